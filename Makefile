@@ -1,0 +1,33 @@
+# Everything runs in .venv, created when missing. torch is installed by name (torch==2.13.0):
+# a plain "torch" would pull GBs of CUDA packages.
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+STAMP := .venv/.installed
+
+.PHONY: setup test lint demo bench-image clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test,dev]'
+	SAM2_BUILD_CUDA=0 $(PIP) install -q --no-deps --no-build-isolation sam2==1.1.0
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	.venv/bin/ruff check src tests benchmarks
+	.venv/bin/mypy
+
+test: $(STAMP) lint
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	.venv/bin/masklet demo
+
+bench-image: $(STAMP)
+	$(PY) benchmarks/image.py
+
+clean:
+	rm -rf .venv build dist src/*.egg-info
