@@ -21,3 +21,7 @@ class ConfigError(MaskletError, ValueError):
 
 class InputError(MaskletError, ValueError):
     """An input (image, video, prompt, mask, object id, frame index) is invalid."""
+
+
+class PredictorStateError(MaskletError, RuntimeError):
+    """A predictor method was called before the state it needs exists (e.g. no image set)."""

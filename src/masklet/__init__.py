@@ -1,0 +1,24 @@
+"""masklet: SAM 2 / SAM 2.1 from scratch in PyTorch.
+
+Public entry points: `build_sam2`, `SAM2ImagePredictor`, the presets in `masklet.config`.
+"""
+
+from masklet.build import build_sam2
+from masklet.config import PRESETS, SAM2Config, get_config
+from masklet.errors import CheckpointError, ConfigError, InputError, MaskletError
+from masklet.predictors.image import SAM2ImagePredictor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "CheckpointError",
+    "ConfigError",
+    "InputError",
+    "MaskletError",
+    "SAM2Config",
+    "SAM2ImagePredictor",
+    "__version__",
+    "build_sam2",
+    "get_config",
+]

@@ -1,0 +1,45 @@
+"""Image preprocessing shared by predictors: RGB uint8 -> normalised square model input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from masklet.errors import InputError
+
+#: ImageNet statistics used by the released models.
+PIXEL_MEAN = (0.485, 0.456, 0.406)
+PIXEL_STD = (0.229, 0.224, 0.225)
+
+
+def image_to_array(image: Any) -> np.ndarray:
+    """Accept an `H x W x 3` uint8 RGB numpy array or a PIL image; return the array."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"expected an HxWx3 uint8 numpy array or a PIL image, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise InputError(f"expected a uint8 image (0..255), got dtype {image.dtype}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"image is empty: shape {image.shape}")
+    return image
+
+
+def preprocess_image(image: np.ndarray, size: int, device: torch.device | str = "cpu") -> Tensor:
+    """`H x W x 3` uint8 RGB -> `(3, size, size)` float32: scaled to [0, 1], resized with
+    antialiased bilinear interpolation (aspect ratio not kept), normalised."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    tensor = tensor.permute(2, 0, 1).float().div(255.0)
+    resized = F.interpolate(
+        tensor[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )[0]
+    mean = torch.tensor(PIXEL_MEAN, device=device).view(3, 1, 1)
+    std = torch.tensor(PIXEL_STD, device=device).view(3, 1, 1)
+    return (resized - mean) / std
