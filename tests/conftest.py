@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from oracle import oracle_available  # noqa: E402
+from oracle import oracle_available
 
 PARITY_IMAGE_SIZE = 256
 
@@ -34,9 +34,9 @@ def photo() -> np.ndarray:
     """A deterministic 180x240 RGB uint8 image with smooth structure and texture."""
     rng = np.random.default_rng(0)
     ys, xs = np.mgrid[0:180, 0:240]
-    base = np.stack([
-        128 + 100 * np.sin(xs / 17.0), 128 + 100 * np.cos(ys / 11.0), (xs + ys) % 256
-    ], axis=-1)
+    base = np.stack(
+        [128 + 100 * np.sin(xs / 17.0), 128 + 100 * np.cos(ys / 11.0), (xs + ys) % 256], axis=-1
+    )
     base[60:120, 80:160] = (220, 40, 40)
     noisy = base + rng.normal(0, 8, base.shape)
     return np.clip(noisy, 0, 255).astype(np.uint8)

@@ -134,8 +134,15 @@ def _randomise_zero_initialised(model: nn.Module, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
-            if tensor.dtype.is_floating_point and tensor.numel() > 1 and bool((tensor == tensor.flatten()[0]).all()):
-                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.05 + (1.0 if "weight" in name and "norm" in name else 0.0))
+            if (
+                tensor.dtype.is_floating_point
+                and tensor.numel() > 1
+                and bool((tensor == tensor.flatten()[0]).all())
+            ):
+                tensor.copy_(
+                    torch.randn(tensor.shape, generator=generator) * 0.05
+                    + (1.0 if "weight" in name and "norm" in name else 0.0)
+                )
 
 
 @lru_cache(maxsize=8)
@@ -154,5 +161,9 @@ def oracle_image_predictor(model: nn.Module) -> object:
 
     predictor = SAM2ImagePredictor(model)
     size = model.image_size
-    predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
+    predictor._bb_feat_sizes = [
+        (size // 4, size // 4),
+        (size // 8, size // 8),
+        (size // 16, size // 16),
+    ]
     return predictor

@@ -69,24 +69,39 @@ def test_image_embedding_matches(pair: Pair) -> None:
 
 @pytest.mark.parametrize("multimask", [True, False])
 def test_point_prompts(pair: Pair, multimask: bool) -> None:
-    pair.compare(point_coords=np.array([[120.0, 90.0]]), point_labels=np.array([1]),
-                 multimask_output=multimask)
-    pair.compare(point_coords=np.array([[120.0, 90.0], [30.5, 160.0], [200, 20]]),
-                 point_labels=np.array([1, 0, 1]), multimask_output=multimask)
+    pair.compare(
+        point_coords=np.array([[120.0, 90.0]]),
+        point_labels=np.array([1]),
+        multimask_output=multimask,
+    )
+    pair.compare(
+        point_coords=np.array([[120.0, 90.0], [30.5, 160.0], [200, 20]]),
+        point_labels=np.array([1, 0, 1]),
+        multimask_output=multimask,
+    )
 
 
 def test_box_prompt(pair: Pair) -> None:
     pair.compare(box=np.array([70.0, 50.0, 170.0, 130.0]), multimask_output=False)
-    pair.compare(box=np.array([70.0, 50.0, 170.0, 130.0]), point_coords=np.array([[100.0, 80.0]]),
-                 point_labels=np.array([0]), multimask_output=True)
+    pair.compare(
+        box=np.array([70.0, 50.0, 170.0, 130.0]),
+        point_coords=np.array([[100.0, 80.0]]),
+        point_labels=np.array([0]),
+        multimask_output=True,
+    )
 
 
 def test_mask_input(pair: Pair) -> None:
-    _, scores, low_res = pair.ours.predict(point_coords=np.array([[120.0, 90.0]]),
-                                           point_labels=np.array([1]))
+    _, scores, low_res = pair.ours.predict(
+        point_coords=np.array([[120.0, 90.0]]), point_labels=np.array([1])
+    )
     best = low_res[np.argmax(scores)][None]
-    pair.compare(point_coords=np.array([[120.0, 90.0], [60, 60]]), point_labels=np.array([1, 1]),
-                 mask_input=best, multimask_output=False)
+    pair.compare(
+        point_coords=np.array([[120.0, 90.0], [60, 60]]),
+        point_labels=np.array([1, 1]),
+        mask_input=best,
+        multimask_output=False,
+    )
     pair.compare(mask_input=best, multimask_output=True)
 
 
@@ -98,5 +113,6 @@ def test_batch_of_prompts(pair: Pair) -> None:
 
 
 def test_normalized_coordinates(pair: Pair) -> None:
-    pair.compare(point_coords=np.array([[0.5, 0.5]]), point_labels=np.array([1]),
-                 normalize_coords=False)
+    pair.compare(
+        point_coords=np.array([[0.5, 0.5]]), point_labels=np.array([1]), normalize_coords=False
+    )

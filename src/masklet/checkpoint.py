@@ -87,7 +87,9 @@ def check_state_dict(model: nn.Module, state: Mapping[str, Tensor], preset: str)
         problems.append(f"shape mismatches (file vs model): {_describe(mismatched)}")
     guess = identify_preset(state)
     hint = f"; the file looks like preset {guess!r}" if guess and guess != preset else ""
-    raise CheckpointError(f"checkpoint does not match preset {preset!r}{hint}: " + "; ".join(problems))
+    raise CheckpointError(
+        f"checkpoint does not match preset {preset!r}{hint}: " + "; ".join(problems)
+    )
 
 
 def load_checkpoint(model: nn.Module, path: str | Path, preset: str) -> None:

@@ -93,14 +93,19 @@ _SIZES = {"t": _TINY, "s": _SMALL, "b+": _BASE_PLUS, "l": _LARGE}
 PRESETS: dict[str, SAM2Config] = {}
 for _size, _hiera in _SIZES.items():
     PRESETS[f"sam2_hiera_{_size}"] = SAM2Config(
-        f"sam2_hiera_{_size}", _hiera,
-        object_pointer_temporal_encoding=False, no_object_embed_spatial=False,
+        f"sam2_hiera_{_size}",
+        _hiera,
+        object_pointer_temporal_encoding=False,
+        no_object_embed_spatial=False,
     )
     PRESETS[f"sam2.1_hiera_{_size}"] = SAM2Config(f"sam2.1_hiera_{_size}", _hiera)
 
 #: Names users also know the presets by (checkpoint file stems, HF ids).
 _ALIASES = {
-    "tiny": "t", "small": "s", "base_plus": "b+", "large": "l",
+    "tiny": "t",
+    "small": "s",
+    "base_plus": "b+",
+    "large": "l",
 }
 
 

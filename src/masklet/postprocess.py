@@ -28,7 +28,9 @@ def connected_components(mask: Tensor) -> tuple[Tensor, Tensor]:
         spread = torch.where(foreground, spread, 0.0)
         flat = spread.flatten()
         # Pointer jumping: adopt the label of the pixel our label points at (never smaller).
-        jumped = torch.where(foreground, flat[(spread.long().clamp(min=1) - 1).flatten()].view_as(spread), 0.0)
+        jumped = torch.where(
+            foreground, flat[(spread.long().clamp(min=1) - 1).flatten()].view_as(spread), 0.0
+        )
         if torch.equal(jumped, labels):
             break
         labels = jumped
@@ -37,8 +39,9 @@ def connected_components(mask: Tensor) -> tuple[Tensor, Tensor]:
     return labels_long, torch.where(foreground, areas, 0)
 
 
-def fill_holes(mask_logits: Tensor, max_area: float, threshold: float = 0.0,
-               fill_value: float | None = None) -> Tensor:
+def fill_holes(
+    mask_logits: Tensor, max_area: float, threshold: float = 0.0, fill_value: float | None = None
+) -> Tensor:
     """Turn background components (logits <= threshold) of area <= `max_area` into foreground.
 
     `mask_logits (N, M, H, W)`; filled pixels get `fill_value` (default threshold + 10).
@@ -60,5 +63,6 @@ def remove_sprinkles(mask_logits: Tensor, max_area: float, threshold: float = 0.
     flat = mask_logits.flatten(0, 1).unsqueeze(1)
     labels, areas = connected_components(flat > threshold)
     is_sprinkle = ((labels > 0) & (areas <= max_area)).reshape_as(mask_logits)
-    return torch.where(is_sprinkle, torch.as_tensor(threshold - 10.0, dtype=mask_logits.dtype),
-                       mask_logits)
+    return torch.where(
+        is_sprinkle, torch.as_tensor(threshold - 10.0, dtype=mask_logits.dtype), mask_logits
+    )

@@ -69,7 +69,10 @@ class MaskDecoder(nn.Module):
             MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)
         )
         self.iou_prediction_head = MLP(
-            dim, iou_head_hidden_dim, self.num_mask_tokens, iou_head_depth,
+            dim,
+            iou_head_hidden_dim,
+            self.num_mask_tokens,
+            iou_head_depth,
             sigmoid_output=iou_prediction_use_sigmoid,
         )
         self.pred_obj_score_head: nn.Module = (
@@ -98,7 +101,10 @@ class MaskDecoder(nn.Module):
         best-scoring multi-mask candidate (SAM 2's dynamic fallback; eval mode only).
         """
         all_masks, all_iou, all_tokens, object_logits = self.predict_all_masks(
-            image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings,
+            image_embeddings,
+            image_pe,
+            sparse_prompt_embeddings,
+            dense_prompt_embeddings,
             high_res_features,
         )
         if multimask_output:
@@ -150,7 +156,9 @@ class MaskDecoder(nn.Module):
         x = act1(norm1(deconv1(image) + stride8))
         return act2(deconv2(x) + stride4)
 
-    def select_stable_single_mask(self, all_masks: Tensor, all_iou: Tensor) -> tuple[Tensor, Tensor]:
+    def select_stable_single_mask(
+        self, all_masks: Tensor, all_iou: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Keep token 0's mask where it is stable, else the multi-mask with the best IoU."""
         best = all_iou[:, 1:].argmax(dim=-1)
         rows = torch.arange(all_masks.shape[0], device=all_masks.device)

@@ -55,7 +55,9 @@ class RoPEAttention(Attention):
         num_rotated = key.shape[-2] - num_k_exclude_rope
         if num_rotated > 0:
             repeats = num_rotated // query.shape[-2]
-            rotated = apply_rotary(key[:, :, :num_rotated], cos.repeat(repeats, 1), sin.repeat(repeats, 1))
+            rotated = apply_rotary(
+                key[:, :, :num_rotated], cos.repeat(repeats, 1), sin.repeat(repeats, 1)
+            )
             key = torch.cat([rotated, key[:, :, num_rotated:]], dim=2)
         dropout = self.dropout if self.training else 0.0
         out = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
@@ -65,8 +67,13 @@ class RoPEAttention(Attention):
 class MemoryAttentionLayer(nn.Module):
     """Pre-norm layer: rotary self-attention, rotary cross-attention to memory, ReLU MLP."""
 
-    def __init__(self, d_model: int = 256, memory_dim: int = 64, dim_feedforward: int = 2048,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        d_model: int = 256,
+        memory_dim: int = 64,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.self_attn = RoPEAttention(d_model, dropout=dropout)
         self.cross_attn_image = RoPEAttention(d_model, kv_in_dim=memory_dim, dropout=dropout)
@@ -77,7 +84,9 @@ class MemoryAttentionLayer(nn.Module):
         self.norm3 = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_pointer_tokens: int) -> Tensor:
+    def forward(
+        self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_pointer_tokens: int
+    ) -> Tensor:
         normed = self.norm1(x)
         x = x + self.dropout(self.self_attn.forward_rope(normed, normed, normed))
         normed = self.norm2(x)

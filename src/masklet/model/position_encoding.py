@@ -36,7 +36,7 @@ class SinePositionEncoding2d(nn.Module):
         super().__init__()
         if num_pos_feats % 2:
             raise ValueError("num_pos_feats must be even")
-        self.half = num_pos_feats // 2
+        self.axis_feats = num_pos_feats // 2
         self.temperature = temperature
         self.scale = 2 * math.pi
         self._cache: dict[tuple[int, int, str], Tensor] = {}
@@ -52,11 +52,14 @@ class SinePositionEncoding2d(nn.Module):
         xs = torch.arange(1, width + 1, dtype=torch.float32, device=device)
         ys = ys / (ys[-1] + eps) * self.scale
         xs = xs / (xs[-1] + eps) * self.scale
-        freqs = sine_frequencies(self.half, self.temperature, device)
+        freqs = sine_frequencies(self.axis_feats, self.temperature, device)
         enc_y = _interleave_sin_cos(ys[:, None] / freqs)  # (H, half)
         enc_x = _interleave_sin_cos(xs[:, None] / freqs)  # (W, half)
         enc = torch.cat(
-            (enc_y[:, None, :].expand(height, width, -1), enc_x[None, :, :].expand(height, width, -1)),
+            (
+                enc_y[:, None, :].expand(height, width, -1),
+                enc_x[None, :, :].expand(height, width, -1),
+            ),
             dim=-1,
         )
         result = enc.permute(2, 0, 1).contiguous()

@@ -57,14 +57,21 @@ class PromptEncoder(nn.Module):
         embedding = self.pe_layer.encode_points(coords, self.input_image_size)
         labels = labels.unsqueeze(-1)
         embedding = torch.where(labels == -1, self.not_a_point_embed.weight, embedding)
-        for label, table in enumerate(self.point_embeddings):
-            embedding = torch.where(labels == label, embedding + table.weight, embedding)
+        for label in range(len(self.point_embeddings)):
+            weight = self.point_weight(label)
+            embedding = torch.where(labels == label, embedding + weight, embedding)
         return embedding
+
+    def point_weight(self, label: int) -> Tensor:
+        """`(1, C)` learned embedding of point label 0..3."""
+        table = self.point_embeddings[label]
+        assert isinstance(table, nn.Embedding)
+        return table.weight
 
     def embed_boxes(self, boxes: Tensor) -> Tensor:
         """`(B, 4)` xyxy boxes -> `(B, 2, C)` corner tokens."""
         corners = self.pe_layer.encode_points(boxes.reshape(-1, 2, 2) + 0.5, self.input_image_size)
-        offsets = torch.cat([self.point_embeddings[2].weight, self.point_embeddings[3].weight])
+        offsets = torch.cat([self.point_weight(2), self.point_weight(3)])
         return corners + offsets
 
     def embed_masks(self, masks: Tensor) -> Tensor:

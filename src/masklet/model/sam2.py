@@ -63,8 +63,12 @@ class SAM2Model(nn.Module):
         hidden, memory_dim = config.hidden_dim, config.memory_dim
         hiera = config.hiera
         trunk = Hiera(
-            hiera.embed_dim, hiera.num_heads, hiera.stages, hiera.global_attention_blocks,
-            hiera.window_spec, hiera.window_pos_embed_background_size,
+            hiera.embed_dim,
+            hiera.num_heads,
+            hiera.stages,
+            hiera.global_attention_blocks,
+            hiera.window_spec,
+            hiera.window_pos_embed_background_size,
         )
         neck = FpnNeck(hidden, hiera.channel_list, top_down_levels=(2, 3))
         self.image_encoder = ImageEncoder(trunk, neck, scalp=1)
@@ -94,8 +98,13 @@ class SAM2Model(nn.Module):
 
     def _init_embeddings(self) -> None:
         # Matches the reference's truncated-normal init so random models behave alike.
-        for parameter in (self.maskmem_tpos_enc, self.no_mem_embed, self.no_mem_pos_enc,
-                          self.no_obj_ptr, self.no_obj_embed_spatial):
+        for parameter in (
+            self.maskmem_tpos_enc,
+            self.no_mem_embed,
+            self.no_mem_pos_enc,
+            self.no_obj_ptr,
+            self.no_obj_embed_spatial,
+        ):
             if parameter is not None:
                 nn.init.trunc_normal_(parameter, std=0.02)
 
@@ -141,16 +150,22 @@ class SAM2Model(nn.Module):
             mask_input = self._resize_mask_prompt(mask_input)
         sparse, dense = self.sam_prompt_encoder((point_coords, point_labels), None, mask_input)
         decoded = self.sam_mask_decoder(
-            image_embedding, self.sam_prompt_encoder.dense_position_encoding(), sparse, dense,
-            high_res_features, multimask_output,
+            image_embedding,
+            self.sam_prompt_encoder.dense_position_encoding(),
+            sparse,
+            dense,
+            high_res_features,
+            multimask_output,
         )
         present = decoded.object_score_logits > 0
         multimask = torch.where(present[:, :, None, None], decoded.masks, NO_OBJECT_SCORE).float()
         best = decoded.iou_scores.argmax(dim=-1)
         rows = torch.arange(batch, device=best.device)
         best_mask = multimask[rows, best].unsqueeze(1)
-        token = decoded.mask_tokens[rows, best] if decoded.mask_tokens.shape[1] > 1 else (
-            decoded.mask_tokens[:, 0]
+        token = (
+            decoded.mask_tokens[rows, best]
+            if decoded.mask_tokens.shape[1] > 1
+            else (decoded.mask_tokens[:, 0])
         )
         pointer = self.object_pointer(token, present.float())
         return FrameDecoding(
@@ -176,8 +191,12 @@ class SAM2Model(nn.Module):
             points = (point_coords, point_labels)
         sparse, dense = self.sam_prompt_encoder(points, None, mask_input)
         return self.sam_mask_decoder(
-            image_embedding, self.sam_prompt_encoder.dense_position_encoding(), sparse, dense,
-            high_res_features, multimask_output,
+            image_embedding,
+            self.sam_prompt_encoder.dense_position_encoding(),
+            sparse,
+            dense,
+            high_res_features,
+            multimask_output,
         )
 
     def object_pointer(self, mask_token: Tensor, presence: Tensor) -> Tensor:
@@ -194,8 +213,11 @@ class SAM2Model(nn.Module):
         mask_float = mask.float()
         high_res = mask_float * MASK_AS_OUTPUT_SCALE + MASK_AS_OUTPUT_BIAS
         low_res = F.interpolate(
-            high_res, size=(high_res.shape[-2] // 4, high_res.shape[-1] // 4),
-            mode="bilinear", align_corners=False, antialias=True,
+            high_res,
+            size=(high_res.shape[-2] // 4, high_res.shape[-1] // 4),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
         )
         prompted = self.decode_frame(
             image_embedding, high_res_features, mask_input=self.mask_downsample(mask_float)
@@ -248,16 +270,24 @@ class SAM2Model(nn.Module):
         features, position = self.memory_encoder(image_embedding.expand(batch, -1, -1, -1), mask)
         if self.no_obj_embed_spatial is not None:
             absent = (object_score_logits <= 0).to(features.dtype)  # (B, 1)
-            features = features + absent[..., None, None] * self.no_obj_embed_spatial[..., None, None]
+            features = (
+                features + absent[..., None, None] * self.no_obj_embed_spatial[..., None, None]
+            )
         return features, position
 
-    def memory_tokens(self, features: Tensor, position: Tensor, temporal_slot: int) -> tuple[Tensor, Tensor]:
+    def memory_tokens(
+        self, features: Tensor, position: Tensor, temporal_slot: int
+    ) -> tuple[Tensor, Tensor]:
         """Tokens `(B, h*w, 64)` and their encoding for a memory frame `temporal_slot` frames
         back (0 = prompted frame, 1..num_maskmem-1 = recent frames)."""
-        temporal = self.maskmem_tpos_enc[self.config.num_maskmem - temporal_slot - 1].reshape(1, 1, -1)
+        temporal = self.maskmem_tpos_enc[self.config.num_maskmem - temporal_slot - 1].reshape(
+            1, 1, -1
+        )
         return flatten_spatial(features), flatten_spatial(position) + temporal
 
-    def pointer_tokens(self, pointers: Tensor, offsets: Tensor, max_offset: int) -> tuple[Tensor, Tensor]:
+    def pointer_tokens(
+        self, pointers: Tensor, offsets: Tensor, max_offset: int
+    ) -> tuple[Tensor, Tensor]:
         """Object pointers `(B, P, 256)` at signed frame `offsets (P,)` -> tokens `(B, 4P, 64)`
         and encodings (each pointer is split into 4 memory-width tokens)."""
         batch, count, hidden = pointers.shape
@@ -285,5 +315,7 @@ class SAM2Model(nn.Module):
         height, width = image_embedding.shape[-2:]
         current = flatten_spatial(image_embedding).expand(batch, -1, -1)
         current_pos = flatten_spatial(position).expand(batch, -1, -1)
-        out = self.memory_attention(current, current_pos, memory, memory_position, num_pointer_tokens)
+        out = self.memory_attention(
+            current, current_pos, memory, memory_position, num_pointer_tokens
+        )
         return unflatten_spatial(out, height, width)

@@ -127,7 +127,13 @@ class SAM2ImagePredictor:
         """
         self._require_image(batched=False)
         return self._predict_numpy(
-            len(self._orig_hw) - 1, point_coords, point_labels, box, mask_input, multimask_output, return_logits,
+            len(self._orig_hw) - 1,
+            point_coords,
+            point_labels,
+            box,
+            mask_input,
+            multimask_output,
+            return_logits,
             normalize_coords,
         )
 
@@ -145,12 +151,15 @@ class SAM2ImagePredictor:
         self._require_image(batched=True)
         results: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
         for index in range(len(self._orig_hw)):
-            def pick(values: list[np.ndarray] | None) -> np.ndarray | None:
-                return values[index] if values is not None else None
-
             outputs = self._predict_numpy(
-                index, pick(point_coords_batch), pick(point_labels_batch), pick(box_batch),
-                pick(mask_input_batch), multimask_output, return_logits, normalize_coords,
+                index,
+                _pick(point_coords_batch, index),
+                _pick(point_labels_batch, index),
+                _pick(box_batch, index),
+                _pick(mask_input_batch, index),
+                multimask_output,
+                return_logits,
+                normalize_coords,
             )
             for target, value in zip(results, outputs):
                 target.append(value)
@@ -168,15 +177,20 @@ class SAM2ImagePredictor:
         normalize_coords: bool,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         prompts = prepare_prompts(
-            point_coords, point_labels, box, mask_input, self._orig_hw[index],
-            self.model.image_size, normalize_coords, self.device,
+            point_coords,
+            point_labels,
+            box,
+            mask_input,
+            self._orig_hw[index],
+            self.model.image_size,
+            normalize_coords,
+            self.device,
         )
         masks, iou, low_res = self.predict_torch(prompts, multimask_output, return_logits, index)
 
         def to_numpy(tensor: Tensor) -> np.ndarray:
-            array: np.ndarray = tensor.squeeze(0).float().cpu().numpy() if tensor.dtype != torch.bool \
-                else tensor.squeeze(0).cpu().numpy()
-            return array
+            tensor = tensor.squeeze(0).cpu()
+            return tensor.numpy() if tensor.dtype == torch.bool else tensor.float().numpy()
 
         return to_numpy(masks), to_numpy(iou), to_numpy(low_res)
 
@@ -195,10 +209,16 @@ class SAM2ImagePredictor:
         """
         features = self._require_image(batched=None)
         embedding = self.get_image_embedding()[image_index : image_index + 1]
-        high_res = tuple(level[image_index : image_index + 1] for level in features.high_res_features)
+        high_res = tuple(
+            level[image_index : image_index + 1] for level in features.high_res_features
+        )
         decoded = self.model.decode_prompts(
-            embedding, (high_res[0], high_res[1]), prompts.coords, prompts.labels,
-            prompts.mask_input, multimask_output,
+            embedding,
+            (high_res[0], high_res[1]),
+            prompts.coords,
+            prompts.labels,
+            prompts.mask_input,
+            multimask_output,
         )
         masks = self._postprocess(decoded.masks, self._orig_hw[image_index])
         low_res = decoded.masks.float().clamp(-LOW_RES_LOGIT_LIMIT, LOW_RES_LOGIT_LIMIT)
@@ -220,3 +240,7 @@ class SAM2ImagePredictor:
         if batched is True and not self._is_batch:
             raise PredictorStateError("predict_batch needs images set with set_image_batch(...)")
         return self._features
+
+
+def _pick(values: list[np.ndarray] | None, index: int) -> np.ndarray | None:
+    return values[index] if values is not None else None

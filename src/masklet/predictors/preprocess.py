@@ -22,7 +22,9 @@ def image_to_array(image: Any) -> np.ndarray:
     if isinstance(image, Image.Image):
         image = np.asarray(image.convert("RGB"))
     if not isinstance(image, np.ndarray):
-        raise InputError(f"expected an HxWx3 uint8 numpy array or a PIL image, got {type(image).__name__}")
+        raise InputError(
+            f"expected an HxWx3 uint8 numpy array or a PIL image, got {type(image).__name__}"
+        )
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"expected an HxWx3 RGB image, got shape {image.shape}")
     if image.dtype != np.uint8:

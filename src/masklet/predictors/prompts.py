@@ -66,10 +66,12 @@ def _points(
         raise InputError(f"point_coords must have 2 values (x, y) per point, got {coords.shape}")
     if coords.shape[:2] != labels.shape:
         raise InputError(
-            f"point_coords {coords.shape[:2]} and point_labels {labels.shape} have different lengths"
+            f"point_coords {coords.shape[:2]} and point_labels {labels.shape} differ in length"
         )
     if not np.isin(labels, VALID_LABELS).all():
-        raise InputError(f"point_labels must be 1 (foreground) or 0 (background), got {np.unique(labels)}")
+        raise InputError(
+            f"point_labels must be 1 (foreground) or 0 (background), got {np.unique(labels)}"
+        )
     return coords, labels
 
 
@@ -103,7 +105,9 @@ def prepare_prompts(
         corners = boxes.reshape(-1, 2, 2)
         _check_inside(corners, limits, "box corner")
         box_coords = _to_input_frame(corners, orig_hw, size, not normalize_coords, device)
-        box_labels = torch.tensor([[2, 3]], dtype=torch.int32, device=device).repeat(len(corners), 1)
+        box_labels = torch.tensor([[2, 3]], dtype=torch.int32, device=device).repeat(
+            len(corners), 1
+        )
         if coords is not None and labels is not None:
             if coords.shape[0] != box_coords.shape[0]:
                 raise InputError(
