@@ -12,6 +12,7 @@ Masks are (H, W) numpy arrays; anything nonzero counts as foreground. Decoded ma
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,7 +91,10 @@ def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
     if height == 0 or width == 0:
         return np.zeros((height, width), dtype=bool)
     try:
-        decoded = coco_mask.decode({"size": [height, width], "counts": counts})
+        with warnings.catch_warnings():
+            # pycocotools' decode trips numpy 2's __array__(copy=...) deprecation; harmless.
+            warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+            decoded = coco_mask.decode({"size": [height, width], "counts": counts})
     except (ValueError, TypeError) as error:
         raise InputError(f"cannot decode RLE counts: {error}") from error
     return decoded.astype(bool)
