@@ -233,9 +233,15 @@ def test_corrupt_video_file(tmp_path: Path) -> None:
         VideoFileSource(path)
 
 
-def test_zero_frame_video(tmp_path: Path) -> None:
-    path = encode_video(tmp_path / "empty.mp4", "libx264", num_frames=0)
-    with pytest.raises(InputError, match=r"empty\.mp4"):
+@pytest.mark.parametrize("suffix", ["mp4", "mkv"])
+def test_zero_frame_video(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"empty.{suffix}"
+    with av.open(str(path), "w") as container:  # header and trailer, no frame
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        container.start_encoding()
+    assert path.stat().st_size > 0
+    with pytest.raises(InputError, match=rf"empty\.{suffix}.*(zero .*frames|empty)"):
         VideoFileSource(path)
 
 

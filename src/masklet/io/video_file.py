@@ -75,11 +75,15 @@ def _open_container(path: Path) -> Any:
     """Open `path` with PyAV and return (container, first video stream); InputError if not."""
     try:
         container = av.open(str(path))
+    except av.error.EOFError as error:
+        raise InputError(
+            f"video file {path} is empty or truncated: it ends before any frame"
+        ) from error
     except _AV_ERRORS as error:
         raise InputError(f"cannot read video file {path}: {error}") from error
     if not container.streams.video:
         container.close()
-        raise InputError(f"{path} has no video stream")
+        raise InputError(f"video file {path} has no video stream: it holds zero video frames")
     return container
 
 
