@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from masklet import __version__
 from masklet.errors import MaskletError
 
-COMMAND_MODULES: tuple[str, ...] = ("masklet.cli.demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "masklet.cli.demo",
+    "masklet.cli.weights",
+    "masklet.cli.evaluate",
+    "masklet.cli.bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
