@@ -184,10 +184,10 @@ def _render(
 
 
 def _first_frame_ok(labels: np.ndarray, areas: np.ndarray) -> bool:
-    """Every annotated object shows at least a quarter of itself (and 16 px) in frame 0."""
+    """Every annotated object shows at least half of itself (and 16 px) in frame 0."""
     for index, full in enumerate(areas):
         visible = int(np.count_nonzero(labels == index + 1))
-        if full == 0 or visible < max(16, full // 4):
+        if full == 0 or visible < max(16, full // 2):
             return False
     return True
 
@@ -211,7 +211,8 @@ def make_synthetic_video(
         frames, labels, areas = _render(config, photo, camera, plans, rng)
         if _first_frame_ok(labels[0], areas[0]):
             sources = {"background": background.name,
-                       "objects": {str(p.label): p.sprite.source for p in plans if p.label},
+                       "objects": {str(p.label): p.sprite.source
+                                   for p in sorted(plans, key=lambda p: p.label) if p.label},
                        "distractors": [p.sprite.source for p in plans if p.label == 0]}
             return SyntheticVideo(f"synth_{index:03d}", tuple(frames), tuple(labels), areas,
                                   sources)
