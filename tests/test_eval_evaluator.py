@@ -190,9 +190,8 @@ def _importable(module: str) -> bool:
 @pytest.mark.usefixtures("cli_modules")
 def test_cli_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shifted_copy(tmp_path / "pred", 3)
-    code = masklet.cli.main(
-        ["eval", "--pred", str(tmp_path / "pred"), "--gt", str(SAMPLE), "--out", str(tmp_path / "o")]
-    )
+    pred, out_dir = str(tmp_path / "pred"), str(tmp_path / "o")
+    code = masklet.cli.main(["eval", "--pred", pred, "--gt", str(SAMPLE), "--out", out_dir])
     out = capsys.readouterr().out
     assert code == 0
     assert "synth_000" in out and "Overall" in out and "J&F" in out
