@@ -152,7 +152,10 @@ def _evaluate_sav_object(
     try:
         object_id = int(obj_dir.name)
     except ValueError as error:
-        raise InputError(f"SA-V object folder {obj_dir} is not named by a number") from error
+        raise InputError(
+            f"{obj_dir} is not an SA-V object folder (<video>/<object number>/<frame>.png); "
+            "for DAVIS data use --format davis"
+        ) from error
     evaluated = _frames_to_evaluate(_png_stems(obj_dir), skip_first_last)
     j_values: list[float] = []
     f_values: list[float] = []
