@@ -67,7 +67,14 @@ def sequential_decode(path: Path) -> list[np.ndarray]:
 
 
 Clip = tuple[Path, list[np.ndarray]]  # a video file and its frames from a plain decode
-VIDEO_KINDS = {"mp4": "libx264", "mkv": "libx264", "webm": "libvpx-vp9", "avi": "mpeg4"}
+# suffix -> encoder; "h264" is a raw elementary stream: no timestamps, no container index
+VIDEO_KINDS = {
+    "mp4": "libx264",
+    "mkv": "libx264",
+    "webm": "libvpx-vp9",
+    "avi": "mpeg4",
+    "h264": "libx264",
+}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +108,8 @@ def test_random_access_is_frame_accurate(videos: dict[str, Clip], suffix: str) -
     order += random.Random(0).choices(range(NUM_FRAMES), k=60)
     with VideoFileSource(path) as source:
         assert (len(source), source.height, source.width) == (NUM_FRAMES, HEIGHT, WIDTH)
-        assert source.fps == pytest.approx(FPS)
+        if suffix != "h264":  # a raw stream stores no frame rate (FFmpeg guesses 25)
+            assert source.fps == pytest.approx(FPS)
         for index in order:
             frame = source.get(index)
             assert frame.shape == (HEIGHT, WIDTH, 3) and frame.dtype == np.uint8
@@ -150,6 +158,40 @@ def test_reverse_iteration_decodes_each_frame_about_once(mp4: Clip) -> None:
         indices = [index for index, _ in source.iter_frames(reverse=True)]
     assert indices == list(range(NUM_FRAMES - 1, -1, -1))
     assert len(decoded) <= 2 * NUM_FRAMES
+
+
+def test_untimed_stream_counts_frames(videos: dict[str, Clip]) -> None:
+    path, reference = videos["h264"]
+    with VideoFileSource(path) as source:
+        assert source._counting  # no pts: frame i is the i-th decoded frame
+        assert len(source) == NUM_FRAMES
+        pairs = list(source.iter_frames(5, 30, reverse=True))
+    assert [index for index, _ in pairs] == list(range(29, 4, -1))
+    for index, frame in pairs:
+        np.testing.assert_array_equal(frame, reference[index])
+
+
+def test_switches_to_counting_when_timestamps_go_backwards(mp4: Clip) -> None:
+    """Some files (AVI with packed B-frames) carry pts out of display order; the source notices
+    mid-decode, drops what it cached and counts frames from the start instead."""
+    from masklet.io import video_file
+
+    path, reference = mp4
+    with VideoFileSource(path) as source:
+        assert not source._counting
+        calls = []
+        original = source._index_from_stamp
+
+        def disordered(frame: av.VideoFrame) -> int | None:
+            calls.append(frame.pts)
+            if len(calls) == 4:
+                raise video_file._TimestampsOutOfOrderError
+            return original(frame)
+
+        source._index_from_stamp = disordered  # type: ignore[method-assign]
+        for index in (6, 2, 30, 29):
+            np.testing.assert_array_equal(source.get(index), reference[index])
+        assert source._counting
 
 
 def test_sequential_get_continues_without_seeking(mp4: Clip) -> None:

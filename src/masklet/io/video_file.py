@@ -16,6 +16,7 @@ go into a small LRU cache (`cache_size`, default 8), so nearby and backward acce
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +29,11 @@ from masklet.errors import InputError
 from masklet.io.frames import FrameCache, FrameSource
 
 _AV_ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, OSError, EOFError)
+_TIMESTAMP_PROBE_FRAMES = 12  # frames decoded at opening to check that timestamps are sane
+
+
+class _TimestampsOutOfOrderError(Exception):
+    """The decoder produced timestamps that are not increasing (internal signal)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,17 +98,20 @@ def _stream_fps(stream: Any) -> float:
     return float(rate) if rate else 0.0
 
 
-def build_packet_index(path: Path) -> PacketIndex:
-    """Demux (without decoding) the first video stream of `path` and index its frames."""
+def build_packet_index(path: Path) -> PacketIndex | None:
+    """Demux (without decoding) the first video stream of `path` and index its frames.
+    Returns None when packets carry no timestamps (raw elementary streams such as `.h264`)."""
     container = _open_container(path)
     stamps: list[int] = []
     keyframes: list[bool] = []
     try:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the flush packet at the end
             stamp = packet.pts if packet.pts is not None else packet.dts
-            if packet.size == 0 or stamp is None:
-                continue  # the flush packet at the end, or a packet without any timestamp
+            if stamp is None:
+                return None
             stamps.append(int(stamp))
             keyframes.append(bool(packet.is_keyframe))
     except _AV_ERRORS as error:
@@ -147,6 +156,8 @@ class VideoFileSource(FrameSource):
         self._decoder: Iterator[Any] | None = None
         self._next_index = 0  # frame index the open decoder produces next
         self._decoder_owner: object | None = None  # the span that last moved the decoder
+        self._last_stamp: int | None = None  # timestamp of the decoder's last output frame
+        self._counting = False  # True: timestamps unusable, frames are counted from the start
         self._first_frame = self._decode_first_frame()
 
     # -- FrameSource -------------------------------------------------------------------------
@@ -177,10 +188,30 @@ class VideoFileSource(FrameSource):
 
     @property
     def index(self) -> PacketIndex:
-        """The packet index, built on first use (one demux pass over the file)."""
+        """The packet index, built on first use (one demux pass over the file). For a stream
+        without timestamps, frames are counted by decoding the file once instead."""
         if self._index is None:
-            self._index = build_packet_index(self.path)
+            index = build_packet_index(self.path)
+            if index is None:
+                self._counting = True
+                index = self._count_frames()
+            self._index = index
         return self._index
+
+    def _count_frames(self) -> PacketIndex:
+        """Index of an untimed stream: decode it once (no colour conversion) and count."""
+        container = _open_container(self.path)
+        try:
+            count = sum(1 for _ in container.decode(container.streams.video[0]))
+        except _AV_ERRORS as error:
+            raise InputError(f"cannot decode video file {self.path}: {error}") from error
+        finally:
+            container.close()
+        if count == 0:
+            raise InputError(f"video file {self.path} has zero frames")
+        is_keyframe = np.zeros(count, dtype=bool)
+        is_keyframe[0] = True
+        return PacketIndex(pts=np.arange(count, dtype=np.int64), is_keyframe=is_keyframe)
 
     def get(self, index: int) -> np.ndarray:
         index = self._check_index(index)
@@ -221,15 +252,29 @@ class VideoFileSource(FrameSource):
     # -- decoding ----------------------------------------------------------------------------
 
     def _decode_first_frame(self) -> np.ndarray:
-        """Decode frame 0 once at opening, so a zero-frame or undecodable file fails early."""
+        """Decode the first frames once at opening, so a zero-frame or undecodable file fails
+        early, and switch to counting mode if their timestamps are missing or out of order."""
+        first: np.ndarray | None = None
+        stamps: list[int | None] = []
         try:
             for frame in self._container.decode(self._stream):
-                return np.asarray(frame.to_ndarray(format="rgb24"))
+                if first is None:
+                    first = np.asarray(frame.to_ndarray(format="rgb24"))
+                stamps.append(frame.pts)
+                if len(stamps) >= _TIMESTAMP_PROBE_FRAMES:
+                    break
         except _AV_ERRORS as error:
+            if first is None:
+                self.close()
+                raise InputError(f"cannot decode video file {self.path}: {error}") from error
+        if first is None:
             self.close()
-            raise InputError(f"cannot decode video file {self.path}: {error}") from error
-        self.close()
-        raise InputError(f"video file {self.path} has zero frames")
+            raise InputError(f"video file {self.path} has zero frames")
+        known = [stamp for stamp in stamps if stamp is not None]
+        in_order = all(a < b for a, b in itertools.pairwise(known))
+        self._counting = len(known) < len(stamps) or not in_order
+        self._decoder = None
+        return first
 
     def _decode_span(self, first: int, last: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yield `(index, frame)` for frames `first..last` in order (frames are cached too).
@@ -246,11 +291,15 @@ class VideoFileSource(FrameSource):
         seek_from = 0
         while wanted <= last:
             if self._decoder_owner is not owner:  # first step, or another read moved it
-                seek_from = self.index.keyframe_at_or_before(wanted)
+                seek_from = self._keyframe_at_or_before(wanted)
                 if not (self._decoder is not None and seek_from <= self._next_index <= wanted):
                     self._seek(seek_from)
                 self._decoder_owner = owner
-            produced = self._next_decoded()
+            try:
+                produced = self._next_decoded()
+            except _TimestampsOutOfOrderError:
+                self._switch_to_counting()
+                continue
             if produced is None:
                 raise InputError(
                     f"could not decode frame {wanted} of {self.path}: the stream ended early"
@@ -259,21 +308,45 @@ class VideoFileSource(FrameSource):
             if frame_index > wanted:  # landed too late: start one keyframe earlier
                 if seek_from == 0:
                     raise InputError(f"could not decode frame {wanted} of {self.path}")
-                seek_from = self.index.keyframe_at_or_before(seek_from - 1)
+                seek_from = self._keyframe_at_or_before(seek_from - 1)
                 self._seek(seek_from)
             elif frame_index == wanted:
                 yield frame_index, frame
                 wanted += 1
 
+    def _keyframe_at_or_before(self, index: int) -> int:
+        return 0 if self._counting else self.index.keyframe_at_or_before(index)
+
+    def _switch_to_counting(self) -> None:
+        """Timestamps proved unusable (e.g. AVI with packed B-frames, whose guessed pts are
+        out of display order): from now on, frame i is the i-th frame decoded from the start
+        of the file. Correct, but a backward jump costs a decode from the start."""
+        self._counting = True
+        self.cache.clear()
+        self._decoder = None
+        self._decoder_owner = None
+
     def _seek(self, keyframe_index: int) -> None:
-        """Position the decoder at keyframe `keyframe_index` (a frame index)."""
-        target_pts = int(self.index.pts[keyframe_index])
+        """Position the decoder at keyframe `keyframe_index` (a frame index). Going to frame 0
+        reopens the file instead: some demuxers (AVI) seek by decode time and would skip it."""
         try:
-            self._container.seek(target_pts, stream=self._stream, backward=True, any_frame=False)
+            if keyframe_index == 0:
+                self._container.close()
+                self._container = _open_container(self.path)
+                self._stream = self._container.streams.video[0]
+                self._stream.thread_type = "AUTO"
+            else:
+                target_pts = int(self.index.pts[keyframe_index])
+                self._container.seek(
+                    target_pts, stream=self._stream, backward=True, any_frame=False
+                )
         except _AV_ERRORS as error:
             raise InputError(f"cannot seek in video file {self.path}: {error}") from error
         self._decoder = iter(self._container.decode(self._stream))
-        self._next_index = -1  # unknown until the first frame comes out
+        self._last_stamp = None
+        # In counting mode we always seek to the start, so the next frame is frame 0;
+        # otherwise the index is unknown until the first frame's timestamp comes out.
+        self._next_index = 0 if self._counting else -1
 
     def _next_decoded(self) -> tuple[int, np.ndarray] | None:
         """Decode the next frame: `(index, rgb array)`, or None at the end of the stream.
@@ -287,16 +360,23 @@ class VideoFileSource(FrameSource):
                 return None
             except _AV_ERRORS as error:
                 raise InputError(f"cannot decode video file {self.path}: {error}") from error
-            stamp = frame.pts if frame.pts is not None else frame.dts
-            frame_index = self.index.index_of(int(stamp)) if stamp is not None else None
-            if frame_index is None and stamp is None and self._next_index >= 0:
-                frame_index = self._next_index  # no timestamps at all: count instead
+            frame_index = self._next_index if self._counting else self._index_from_stamp(frame)
             if frame_index is None:
                 continue
             rgb = np.asarray(frame.to_ndarray(format="rgb24"))
             self.cache.put(frame_index, rgb)
             self._next_index = frame_index + 1
             return frame_index, rgb
+
+    def _index_from_stamp(self, frame: Any) -> int | None:
+        """Frame index of a decoded frame from its pts (None: not an indexed frame, e.g. a
+        leading frame of an open GOP). Raises `_TimestampsOutOfOrderError` if pts are missing or
+        go backwards, which the caller answers by switching to counting mode."""
+        stamp = frame.pts
+        if stamp is None or (self._last_stamp is not None and stamp <= self._last_stamp):
+            raise _TimestampsOutOfOrderError
+        self._last_stamp = int(stamp)
+        return self.index.index_of(int(stamp))
 
 
 def probe_video(path: str | Path) -> VideoInfo:
