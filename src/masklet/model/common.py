@@ -67,6 +67,17 @@ def unflatten_spatial(x: Tensor, height: int, width: int) -> Tensor:
     return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], height, width)
 
 
+def pointwise_conv(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """Apply a 1x1 `conv` to `x (B, C, H, W)` as a matrix product over channels-last tokens.
+
+    Same result as `conv(x)` (up to float rounding) but several times faster on CPU for the
+    large stride-4/8 maps; the output is a channels-last-backed `(B, C_out, H, W)` view.
+    """
+    weight = conv.weight.reshape(conv.out_channels, conv.in_channels)
+    out = F.linear(x.permute(0, 2, 3, 1), weight, conv.bias)
+    return out.permute(0, 3, 1, 2)
+
+
 def activation_by_name(name: str) -> type[nn.Module]:
     """Map a config activation name to its module class."""
     table: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}

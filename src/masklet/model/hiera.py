@@ -168,9 +168,27 @@ class Hiera(nn.Module):
             self.blocks.append(MultiScaleBlock(dim, dim_out, heads, window, stride))
             dim = dim_out
         self.channel_list = [self.blocks[end].dim_out for end in self.stage_ends[::-1]]
+        self._position_cache: tuple[tuple[object, ...], Tensor] | None = None
 
     def position_embedding(self, height: int, width: int) -> Tensor:
-        """Background embedding resized (bicubic) to the grid plus the tiled window embedding."""
+        """Background embedding resized (bicubic) to the grid plus the tiled window embedding,
+        `(1, H, W, C)`. Cached while gradients are off, keyed on the parameters' versions so
+        loading new weights invalidates it."""
+        if torch.is_grad_enabled():
+            return self._compute_position_embedding(height, width)
+        key = (
+            height,
+            width,
+            self.pos_embed.device,
+            self.pos_embed.dtype,
+            self.pos_embed._version,
+            self.pos_embed_window._version,
+        )
+        if self._position_cache is None or self._position_cache[0] != key:
+            self._position_cache = (key, self._compute_position_embedding(height, width))
+        return self._position_cache[1]
+
+    def _compute_position_embedding(self, height: int, width: int) -> Tensor:
         background = F.interpolate(self.pos_embed, size=(height, width), mode="bicubic")
         window = self.pos_embed_window
         reps = (height // window.shape[-2], width // window.shape[-1])

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from masklet.model.common import pointwise_conv
 from masklet.model.hiera import Hiera
 
 
@@ -38,7 +39,7 @@ class FpnNeck(nn.Module):
         fused: list[Tensor] = [trunk_levels[0]] * len(trunk_levels)
         previous: Tensor | None = None
         for level in range(last, -1, -1):
-            lateral = self.convs[last - level](trunk_levels[level])
+            lateral = pointwise_conv(self.convs[last - level].conv, trunk_levels[level])
             if level in self.top_down_levels and previous is not None:
                 upsampled = F.interpolate(
                     previous.to(torch.float32), scale_factor=2.0, mode="nearest"

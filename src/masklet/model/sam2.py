@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from masklet.config import SAM2Config
-from masklet.model.common import MLP, flatten_spatial, unflatten_spatial
+from masklet.model.common import MLP, flatten_spatial, pointwise_conv, unflatten_spatial
 from masklet.model.hiera import Hiera
 from masklet.model.image_encoder import FpnNeck, ImageEncoder
 from masklet.model.mask_decoder import DecoderOutput, MaskDecoder
@@ -116,7 +116,11 @@ class SAM2Model(nn.Module):
     def encode_image(self, images: Tensor) -> ImageFeatures:
         """`images (B, 3, S, S)` normalised float -> `ImageFeatures`."""
         stride4, stride8, stride16 = self.image_encoder(images)
-        high_res = (self.sam_mask_decoder.conv_s0(stride4), self.sam_mask_decoder.conv_s1(stride8))
+        decoder = self.sam_mask_decoder
+        high_res = (
+            pointwise_conv(decoder.conv_s0, stride4),
+            pointwise_conv(decoder.conv_s1, stride8),
+        )
         position = self.position_encoding(stride16[:1]).to(stride16.dtype)
         return ImageFeatures(stride16, high_res, position)
 
