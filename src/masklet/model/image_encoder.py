@@ -33,13 +33,18 @@ class FpnNeck(nn.Module):
         self.backbone_channel_list = list(backbone_channel_list)
         self.top_down_levels = top_down_levels
 
+    def lateral_conv(self, index: int) -> nn.Conv2d:
+        conv = self.convs[index].conv
+        assert isinstance(conv, nn.Conv2d)
+        return conv
+
     def forward(self, trunk_levels: list[Tensor]) -> list[Tensor]:
         """Trunk maps (finest first) -> fused maps (finest first)."""
         last = len(trunk_levels) - 1
         fused: list[Tensor] = [trunk_levels[0]] * len(trunk_levels)
         previous: Tensor | None = None
         for level in range(last, -1, -1):
-            lateral = pointwise_conv(self.convs[last - level].conv, trunk_levels[level])
+            lateral = pointwise_conv(self.lateral_conv(last - level), trunk_levels[level])
             if level in self.top_down_levels and previous is not None:
                 upsampled = F.interpolate(
                     previous.to(torch.float32), scale_factor=2.0, mode="nearest"
