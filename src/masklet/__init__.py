@@ -3,10 +3,11 @@
 Public entry points: `build_sam2`, `SAM2ImagePredictor`, the presets in `masklet.config`.
 """
 
-from masklet.build import build_sam2
+from masklet.build import build_sam2, build_sam2_video_predictor
 from masklet.config import PRESETS, SAM2Config, get_config
 from masklet.errors import CheckpointError, ConfigError, InputError, MaskletError
 from masklet.predictors.image import SAM2ImagePredictor
+from masklet.predictors.video import SAM2VideoPredictor
 
 __version__ = "0.1.0"
 
@@ -18,7 +19,9 @@ __all__ = [
     "MaskletError",
     "SAM2Config",
     "SAM2ImagePredictor",
+    "SAM2VideoPredictor",
     "__version__",
     "build_sam2",
+    "build_sam2_video_predictor",
     "get_config",
 ]

@@ -9,6 +9,7 @@ import torch
 from masklet.checkpoint import load_checkpoint
 from masklet.config import get_config
 from masklet.model.sam2 import SAM2Model
+from masklet.predictors.video import SAM2VideoPredictor
 
 
 def build_sam2(
@@ -32,3 +33,21 @@ def build_sam2(
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, config.name)
     return model.to(device).eval()
+
+
+def build_sam2_video_predictor(
+    preset: str = "sam2.1_hiera_t",
+    checkpoint: str | Path | None = None,
+    image_size: int = 1024,
+    device: str | torch.device = "cpu",
+    fill_hole_area: int = 8,
+    non_overlap_masks: bool = False,
+) -> SAM2VideoPredictor:
+    """Build a `SAM2VideoPredictor` (reference-compatible video API) around `build_sam2`.
+
+    `fill_hole_area=8` and binarised click masks in memory are the official video settings.
+    """
+    model = build_sam2(preset, checkpoint=checkpoint, image_size=image_size, device=device)
+    return SAM2VideoPredictor(
+        model, fill_hole_area=fill_hole_area, non_overlap_masks=non_overlap_masks
+    )

@@ -66,3 +66,13 @@ def remove_sprinkles(mask_logits: Tensor, max_area: float, threshold: float = 0.
     return torch.where(
         is_sprinkle, torch.as_tensor(threshold - 10.0, dtype=mask_logits.dtype), mask_logits
     )
+
+
+def non_overlapping(mask_logits: Tensor) -> Tensor:
+    """Keep, at each pixel, only the highest-scoring object of `mask_logits (N, 1, H, W)`;
+    the others are clamped to at most -10 there."""
+    if mask_logits.shape[0] <= 1:
+        return mask_logits
+    winner = mask_logits.argmax(dim=0, keepdim=True)
+    objects = torch.arange(mask_logits.shape[0], device=mask_logits.device)[:, None, None, None]
+    return torch.where(winner == objects, mask_logits, mask_logits.clamp(max=-10.0))

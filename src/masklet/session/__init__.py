@@ -1,0 +1,1 @@
+"""Session layer: typed tracking state (objects, prompts, memory bank, feature cache)."""
