@@ -4,6 +4,13 @@ Current tokens `(B, N, 256)` with N = h*w; memory `(B, M, 64)` = spatial memory 
 past frames (each h*w, rotary-encoded) followed by object-pointer tokens (not rotated).
 Self-attention and cross-attention use axial 2-D RoPE on the h x w grid.
 Checkpoint keys live under `memory_attention.`.
+
+Exact rewrites used for speed (same results up to float rounding):
+- the attention has one head, so softmax(QK^T)(M W_v^T + b_v) = (softmax(QK^T) M) W_v^T + b_v:
+  the value product runs in the memory width (64) instead of 256, and no value projection
+  of the (large) memory is computed;
+- when all objects share the frame (`current` batch 1, memory batch B), the first layer's
+  self-attention and query projection run once for all objects.
 """
 
 from __future__ import annotations
@@ -14,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from masklet.model.position_encoding import apply_rotary, axial_rotary_angles
+from masklet.model.position_encoding import axial_rotary_angles
 from masklet.model.transformer import Attention
 
 
 class RoPEAttention(Attention):
-    """Single-grid rotary attention. Keys may span several frames of the same grid
-    (`repeat` of the query angles); the last `num_k_exclude_rope` keys are not rotated."""
+    """Single-grid rotary attention. Keys may span several frames of the same grid (the
+    query angles repeat per frame); the last `num_k_exclude_rope` keys are not rotated."""
 
     def __init__(
         self,
@@ -32,36 +39,70 @@ class RoPEAttention(Attention):
     ) -> None:
         super().__init__(embedding_dim, num_heads, dropout=dropout, kv_in_dim=kv_in_dim)
         self.rope_theta = rope_theta
-        self._angle_cache: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
+        self._rotation_cache: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
 
     def rotation(self, num_tokens: int, device: torch.device) -> tuple[Tensor, Tensor]:
-        """cos and sin `(N, head_dim/2)` for a square grid of `num_tokens` tokens."""
+        """Per-channel factors `(N, head_dim)`: rotated = x * cos + swap_pairs(x) * signed_sin,
+        for a square grid of `num_tokens` tokens."""
         key = (num_tokens, str(device))
-        if key not in self._angle_cache:
+        if key not in self._rotation_cache:
             side = math.isqrt(num_tokens)
             if side * side != num_tokens:
                 raise ValueError(f"rotary attention needs a square grid, got {num_tokens} tokens")
             head_dim = self.internal_dim // self.num_heads
             angles = axial_rotary_angles(head_dim, side, side, self.rope_theta).to(device)
-            self._angle_cache[key] = (angles.cos(), angles.sin())
-        return self._angle_cache[key]
+            cos = angles.cos().repeat_interleave(2, dim=-1)
+            signed_sin = torch.stack((-angles.sin(), angles.sin()), dim=-1).flatten(-2)
+            self._rotation_cache[key] = (cos, signed_sin)
+        return self._rotation_cache[key]
 
-    def forward_rope(self, q: Tensor, k: Tensor, v: Tensor, num_k_exclude_rope: int = 0) -> Tensor:
-        query = self.split_heads(self.q_proj(q))
-        key = self.split_heads(self.k_proj(k))
-        value = self.split_heads(self.v_proj(v))
+    @staticmethod
+    def rotate(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+        """Rotate channel pairs of `x (..., N, C)` (float32 math, result in x's dtype)."""
+        values = x.float()
+        swapped = values.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+        return (values * cos + swapped * signed_sin).to(x.dtype)
+
+    def rotate_frames(self, key: Tensor, num_rotated: int, cos: Tensor, sin: Tensor) -> Tensor:
+        """Rotate the first `num_rotated` keys of `key (B, heads, M, C)`, frame by frame."""
+        if num_rotated <= 0:
+            return key
+        batch, heads, _, channels = key.shape
+        frames = key[:, :, :num_rotated].reshape(batch, heads, -1, cos.shape[0], channels)
+        rotated = self.rotate(frames, cos, sin).flatten(2, 3)
+        return torch.cat([rotated, key[:, :, num_rotated:]], dim=2)
+
+    def forward_self(self, x: Tensor) -> Tensor:
+        """Rotary self-attention of `x (B, N, C)`."""
+        query = self.split_heads(self.q_proj(x))
+        key = self.split_heads(self.k_proj(x))
+        value = self.split_heads(self.v_proj(x))
         cos, sin = self.rotation(query.shape[-2], query.device)
-        query = apply_rotary(query, cos, sin)
-        num_rotated = key.shape[-2] - num_k_exclude_rope
-        if num_rotated > 0:
-            repeats = num_rotated // query.shape[-2]
-            rotated = apply_rotary(
-                key[:, :, :num_rotated], cos.repeat(repeats, 1), sin.repeat(repeats, 1)
-            )
-            key = torch.cat([rotated, key[:, :, num_rotated:]], dim=2)
         dropout = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+        out = F.scaled_dot_product_attention(
+            self.rotate(query, cos, sin), self.rotate(key, cos, sin), value, dropout_p=dropout
+        )
         return self.out_proj(self.merge_heads(out))
+
+    def forward_memory(
+        self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_k_exclude_rope: int
+    ) -> Tensor:
+        """Cross-attention of `x (1|B, N, C)` to `memory (B, M, C_mem)` (keys: memory + pos)."""
+        query = self.split_heads(self.q_proj(x))
+        cos, sin = self.rotation(query.shape[-2], query.device)
+        query = self.rotate(query, cos, sin).expand(memory.shape[0], -1, -1, -1)
+        key = self.split_heads(self.k_proj(memory + memory_pos))
+        key = self.rotate_frames(key, key.shape[-2] - num_k_exclude_rope, cos, sin)
+        dropout = self.dropout if self.training else 0.0
+        if self.num_heads == 1:
+            mixed = F.scaled_dot_product_attention(query, key, memory[:, None], dropout_p=dropout)
+            out = F.linear(mixed[:, 0], self.v_proj.weight, self.v_proj.bias)
+        else:
+            value = self.split_heads(self.v_proj(memory))
+            out = self.merge_heads(
+                F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+            )
+        return self.out_proj(out)
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -87,11 +128,10 @@ class MemoryAttentionLayer(nn.Module):
     def forward(
         self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_pointer_tokens: int
     ) -> Tensor:
-        normed = self.norm1(x)
-        x = x + self.dropout(self.self_attn.forward_rope(normed, normed, normed))
-        normed = self.norm2(x)
-        attended = self.cross_attn_image.forward_rope(
-            normed, memory + memory_pos, memory, num_k_exclude_rope=num_pointer_tokens
+        """`x (1|B, N, C)`; a batch-1 `x` is shared by all B memories (output batch B)."""
+        x = x + self.dropout(self.self_attn.forward_self(self.norm1(x)))
+        attended = self.cross_attn_image.forward_memory(
+            self.norm2(x), memory, memory_pos, num_pointer_tokens
         )
         x = x + self.dropout(attended)
         hidden = self.dropout(F.relu(self.linear1(self.norm3(x))))
@@ -101,8 +141,9 @@ class MemoryAttentionLayer(nn.Module):
 class MemoryAttention(nn.Module):
     """Stack of memory-attention layers plus a final LayerNorm.
 
-    `forward(current (B, N, 256), current_pos (B, N, 256), memory (B, M, 64),
-    memory_pos (B, M, 64), num_pointer_tokens)` -> `(B, N, 256)`.
+    `forward(current (1|B, N, 256), current_pos (1|B, N, 256), memory (B, M, 64),
+    memory_pos (B, M, 64), num_pointer_tokens)` -> `(B, N, 256)`. A batch-1 `current` is the
+    same frame for all B objects.
     """
 
     def __init__(self, d_model: int = 256, memory_dim: int = 64, num_layers: int = 4) -> None:
@@ -123,4 +164,4 @@ class MemoryAttention(nn.Module):
         x = current + 0.1 * current_pos
         for layer in self.layers:
             x = layer(x, memory, memory_pos, num_pointer_tokens)
-        return self.norm(x)
+        return self.norm(x).expand(memory.shape[0], -1, -1)

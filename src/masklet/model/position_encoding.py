@@ -124,12 +124,3 @@ def axial_rotary_angles(head_dim: int, width: int, height: int, theta: float = 1
     cols = tokens % width
     rows = torch.div(tokens, width, rounding_mode="floor")
     return torch.cat((torch.outer(cols, freqs), torch.outer(rows, freqs)), dim=-1)
-
-
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate consecutive channel pairs of `x` `(..., N, C)` by angles given as `cos`/`sin`
-    `(N, C/2)`. Computed in float32, returned in `x`'s dtype."""
-    pairs = x.float().unflatten(-1, (-1, 2))
-    real, imag = pairs[..., 0], pairs[..., 1]
-    rotated = torch.stack((real * cos - imag * sin, real * sin + imag * cos), dim=-1)
-    return rotated.flatten(-2).to(x.dtype)

@@ -315,10 +315,10 @@ class SAM2Model(nn.Module):
         num_pointer_tokens: int,
     ) -> Tensor:
         """Attend the frame `(B|1, 256, h, w)` to `memory (B, M, 64)`; returns `(B, 256, h, w)`."""
-        batch = memory.shape[0]
         height, width = image_embedding.shape[-2:]
-        current = flatten_spatial(image_embedding).expand(batch, -1, -1)
-        current_pos = flatten_spatial(position).expand(batch, -1, -1)
+        # A batch-1 frame is shared by all objects: memory attention runs its first steps once.
+        current = flatten_spatial(image_embedding)
+        current_pos = flatten_spatial(position).expand(current.shape[0], -1, -1)
         out = self.memory_attention(
             current, current_pos, memory, memory_position, num_pointer_tokens
         )
