@@ -167,3 +167,30 @@ def oracle_image_predictor(model: nn.Module) -> object:
         (size // 16, size // 16),
     ]
     return predictor
+
+
+def build_oracle_video_predictor(preset: str, image_size: int, seed: int = 0) -> nn.Module:
+    """The reference `SAM2VideoPredictor` with the same random weights as `build_oracle`.
+
+    Hole filling is turned off (`fill_hole_area=0`), as parity runs do on both sides: the
+    reference skips it on CPU anyway. Its builder appends its own `++model.fill_hole_area=8`
+    after the caller's overrides, so the value is also set on the instance. Asserts that the
+    state dict equals `build_oracle(preset, image_size, seed)`'s, tensor for tensor.
+    """
+    install_torchvision_stand_in()
+    from sam2.build_sam import build_sam2_video_predictor
+
+    torch.manual_seed(seed)
+    overrides = [f"++model.image_size={image_size}", "++model.fill_hole_area=0"]
+    predictor = build_sam2_video_predictor(
+        ORACLE_CONFIGS[preset], None, device="cpu", hydra_overrides_extra=overrides
+    )
+    predictor.fill_hole_area = 0
+    _randomise_zero_initialised(predictor, seed)
+    predictor.eval()
+    video_state = predictor.state_dict()
+    image_state = build_oracle(preset, image_size, seed).state_dict()
+    assert video_state.keys() == image_state.keys(), "video and image oracles differ in keys"
+    for name, tensor in image_state.items():
+        assert torch.equal(video_state[name], tensor), f"oracle weights differ at {name}"
+    return predictor

@@ -5,12 +5,14 @@ past frames (each h*w, rotary-encoded) followed by object-pointer tokens (not ro
 Self-attention and cross-attention use axial 2-D RoPE on the h x w grid.
 Checkpoint keys live under `memory_attention.`.
 
-Exact rewrites used for speed (same results up to float rounding):
-- the attention has one head, so softmax(QK^T)(M W_v^T + b_v) = (softmax(QK^T) M) W_v^T + b_v:
-  the value product runs in the memory width (64) instead of 256, and no value projection
-  of the (large) memory is computed;
+Speed notes:
 - when all objects share the frame (`current` batch 1, memory batch B), the first layer's
-  self-attention and query projection run once for all objects.
+  self-attention and query projection run once for all objects;
+- rotary encoding is applied as two multiplies and an add with precomputed per-channel
+  factors, and to all memory frames at once.
+- The one-head rewrite softmax(QK^T)(M W_v^T + b_v) = (softmax(QK^T) M) W_v^T + b_v (value
+  product in 64 instead of 256 channels) was measured and not kept on CPU: PyTorch's fused
+  attention kernel needs equal query and value widths, and the unfused path is no faster.
 """
 
 from __future__ import annotations
