@@ -1,0 +1,328 @@
+"""Video benchmark: masklet vs the reference (sam2==1.1.0) on the same random weights.
+
+On a real video (opencv-doc's vtest.avi, from `../shared/data/fetch-samples.sh`), frames
+decoded with PyAV, resized to a square and written once as a JPEG folder that both sides read:
+
+1. time per tracked frame (median over the frames of `propagate_in_video`, the prompted frame
+   left out), 1 object, fp32 and under CPU bfloat16 autocast; both predictors' generators are
+   advanced alternately, one frame each, so load changes hit both alike;
+2. FLOPs per tracked frame (`FlopCounterMode`) and achieved GFLOP/s as a share of a matmul
+   peak measured in the same run, per dtype;
+3. time per tracked frame with 1, 3 and 8 objects (clicks spread over the first frame);
+4. peak RSS for a short and a long video (60 vs 600 frames at 512 px by default), each
+   configuration in its own subprocess (`ru_maxrss` of that process).
+
+Ratios are masklet / reference, measured in the same run. Hole filling is off on both sides
+(the reference skips it on CPU). The reference decodes every frame in `init_state`, masklet
+on demand, so masklet's per-frame time includes reading one JPEG.
+Run: `python benchmarks/video.py` (`--quick` for a smoke run, `--help` for sizes and counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import masklet
+from masklet.runtime import autocast_for, cpu_has_native_bf16
+from oracle import build_oracle_video_predictor, oracle_checkpoint
+
+DEFAULT_VIDEO = Path.home() / ".cache" / "masklet-samples" / "videos" / "vtest.avi"
+CPU = torch.device("cpu")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+Predictors = dict[str, Any]
+
+
+# ---------------------------------------------------------------- video and predictors
+
+
+def write_frame_folder(video: Path, folder: Path, num_frames: int, size: int) -> Path:
+    """Decode the first `num_frames` frames with PyAV, resize to size x size, save as JPEG."""
+    import av
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            image = frame.to_image().convert("RGB").resize((size, size), Image.BICUBIC)
+            image.save(folder / f"{written:05d}.jpg", quality=90)
+            written += 1
+            if written == num_frames:
+                break
+    if written < num_frames:
+        raise SystemExit(f"{video} has only {written} frames, {num_frames} were asked for")
+    return folder
+
+
+def build_pair(preset: str, size: int, directory: str) -> Predictors:
+    """Both video predictors with the same random weights, hole filling off."""
+    checkpoint = oracle_checkpoint(preset, size, directory)
+    ours = masklet.build_sam2_video_predictor(
+        preset, checkpoint=checkpoint, image_size=size, fill_hole_area=0
+    )
+    return {"masklet": ours, "reference": build_oracle_video_predictor(preset, size)}
+
+
+def object_clicks(num_objects: int, size: int) -> list[tuple[float, float]]:
+    """`num_objects` click positions spread over a grid in the frame (pixels)."""
+    columns = int(np.ceil(np.sqrt(num_objects)))
+    rows = int(np.ceil(num_objects / columns))
+    return [
+        ((column + 0.5) / columns * size, (row + 0.5) / rows * size)
+        for row in range(rows)
+        for column in range(columns)
+    ][:num_objects]
+
+
+def prompted_tracking(predictor: Any, folder: Path, num_objects: int, size: int) -> Iterator[Any]:
+    """A fresh session with one click per object on frame 0; its propagation generator."""
+    state = predictor.init_state(str(folder))
+    for obj_id, (x, y) in enumerate(object_clicks(num_objects, size), start=1):
+        predictor.add_new_points_or_box(
+            state, 0, obj_id, points=np.array([[x, y]], np.float32), labels=np.array([1], np.int32)
+        )
+    return iter(predictor.propagate_in_video(state))
+
+
+def precision(dtype: torch.dtype) -> AbstractContextManager[None]:
+    return autocast_for(CPU, dtype)
+
+
+# ---------------------------------------------------------------- timing
+
+
+def interleaved_frame_times(generators: dict[str, Iterator[Any]]) -> dict[str, list[float]]:
+    """Seconds of each `next()` per generator, generators advanced alternately; the first
+    (prompted) frame of each is dropped."""
+    times: dict[str, list[float]] = {name: [] for name in generators}
+    running = dict(generators)
+    while running:
+        for name, generator in list(running.items()):
+            start = time.perf_counter()
+            try:
+                next(generator)
+            except StopIteration:
+                del running[name]
+                continue
+            times[name].append(time.perf_counter() - start)
+    return {name: values[1:] for name, values in times.items()}
+
+
+def median_frame_times(
+    predictors: Predictors, folder: Path, num_objects: int, size: int, dtype: torch.dtype
+) -> dict[str, float]:
+    with torch.inference_mode(), precision(dtype):
+        generators = {
+            name: prompted_tracking(p, folder, num_objects, size) for name, p in predictors.items()
+        }
+        times = interleaved_frame_times(generators)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def flops_per_tracked_frame(predictor: Any, folder: Path, size: int, dtype: torch.dtype) -> float:
+    """FLOPs of the second frame of a 1-object propagation (the first tracked one)."""
+    with torch.inference_mode(), precision(dtype):
+        generator = prompted_tracking(predictor, folder, 1, size)
+        next(generator)  # the prompted frame
+        counter = FlopCounterMode(display=False)
+        with counter:
+            next(generator)
+    return float(counter.get_total_flops())
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
+    """FLOP/s of an n x n x n matmul in `dtype` (median of `runs`)."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2.0 * n**3 / statistics.median(times)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def bench_per_frame(predictors: Predictors, folder: Path, size: int) -> None:
+    timed: dict[tuple[str, str], float] = {}
+    flops: dict[tuple[str, str], float] = {}
+    peaks: dict[str, float] = {}
+    for label, dtype in DTYPES.items():
+        for name, value in median_frame_times(predictors, folder, 1, size, dtype).items():
+            timed[(name, label)] = value
+        for name, predictor in predictors.items():
+            flops[(name, label)] = flops_per_tracked_frame(predictor, folder, size, dtype)
+        peaks[label] = matmul_peak(dtype)
+    print(f"\nper tracked frame, 1 object, {size}px, median over the propagated frames")
+    print(
+        f"{'impl':10} {'dtype':5} {'ms/frame':>9} {'/ref fp32':>9} {'/ref same':>9} "
+        f"{'GFLOP/frame':>11} {'GFLOP/s':>8} {'peak GFLOP/s':>12} {'% of peak':>9}"
+    )
+    for (name, label), seconds in timed.items():
+        achieved = flops[(name, label)] / seconds
+        print(
+            f"{name:10} {label:5} {seconds * 1e3:9.1f} "
+            f"{seconds / timed[('reference', 'fp32')]:9.2f} "
+            f"{seconds / timed[('reference', label)]:9.2f} {flops[(name, label)] / 1e9:11.2f} "
+            f"{achieved / 1e9:8.1f} {peaks[label] / 1e9:12.1f} "
+            f"{100 * achieved / peaks[label]:9.1f}"
+        )
+
+
+def bench_objects(
+    predictors: Predictors, folder: Path, size: int, object_counts: list[int]
+) -> None:
+    print(f"\nper tracked frame vs number of objects, fp32, {size}px")
+    print(f"{'objects':>7} {'masklet ms':>10} {'reference ms':>12} {'masklet/ref':>11}")
+    for count in object_counts:
+        timed = median_frame_times(predictors, folder, count, size, torch.float32)
+        ours, theirs = timed["masklet"], timed["reference"]
+        print(f"{count:7d} {ours * 1e3:10.1f} {theirs * 1e3:12.1f} {ours / theirs:11.2f}")
+
+
+def rss_child(impl: str, preset: str, size: int, folder: str, checkpoint: str) -> None:
+    """Subprocess body: build one predictor, track 1 object through the whole folder, print
+    the process's peak RSS (MiB) and wall time as JSON."""
+    if impl == "masklet":
+        predictor: Any = masklet.build_sam2_video_predictor(
+            preset, checkpoint=checkpoint, image_size=size, fill_hole_area=0
+        )
+    else:
+        predictor = build_oracle_video_predictor(preset, size)
+    start = time.perf_counter()
+    frames = 0
+    with torch.inference_mode():
+        for _ in prompted_tracking(predictor, Path(folder), 1, size):
+            frames += 1
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {"rss_mib": peak_kib / 1024, "frames": frames, "seconds": time.perf_counter() - start}
+        )
+    )
+
+
+def bench_rss(args: argparse.Namespace, directory: str) -> None:
+    print(f"\npeak RSS, 1 object, fp32, {args.rss_size}px, one subprocess per configuration")
+    print(
+        f"{'frames':>6} {'masklet MiB':>11} {'reference MiB':>13} {'masklet/ref':>11} "
+        f"{'masklet s':>9} {'reference s':>11}"
+    )
+    checkpoint = oracle_checkpoint(args.preset, args.rss_size, directory)
+    for num_frames in args.rss_frames:
+        folder = write_frame_folder(
+            args.video,
+            Path(directory) / f"rss_{args.rss_size}_{num_frames}",
+            num_frames,
+            args.rss_size,
+        )
+        results = {}
+        for impl in ("masklet", "reference"):
+            command = [
+                sys.executable,
+                __file__,
+                "--rss-child",
+                impl,
+                "--preset",
+                args.preset,
+                "--rss-size",
+                str(args.rss_size),
+                "--rss-folder",
+                str(folder),
+                "--rss-checkpoint",
+                str(checkpoint),
+            ]
+            env = {**os.environ, "TQDM_DISABLE": "1"}
+            completed = subprocess.run(command, capture_output=True, text=True, env=env)
+            if completed.returncode != 0:
+                raise SystemExit(f"{impl} subprocess failed:\n{completed.stderr[-3000:]}")
+            results[impl] = json.loads(completed.stdout.strip().splitlines()[-1])
+        ours, theirs = results["masklet"], results["reference"]
+        print(
+            f"{num_frames:6d} {ours['rss_mib']:11.0f} {theirs['rss_mib']:13.0f} "
+            f"{ours['rss_mib'] / theirs['rss_mib']:11.2f} {ours['seconds']:9.1f} "
+            f"{theirs['seconds']:11.1f}"
+        )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="sam2.1_hiera_t")
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--size", type=int, default=1024, help="frame/model size for timing")
+    parser.add_argument("--frames", type=int, default=10, help="frames tracked per timing run")
+    parser.add_argument("--objects", type=int, nargs="+", default=[1, 3, 8])
+    parser.add_argument("--object-frames", type=int, default=6, help="frames per object run")
+    parser.add_argument("--rss-size", type=int, default=512)
+    parser.add_argument("--rss-frames", type=int, nargs="+", default=[60, 600])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["frame", "objects", "rss"])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run of every section")
+    parser.add_argument("--rss-child", choices=["masklet", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--rss-folder", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-checkpoint", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.size, args.frames, args.objects, args.object_frames = 256, 4, [1, 3], 3
+        args.rss_size, args.rss_frames = 256, [8, 24]
+    return args
+
+
+def run_section(name: str, args: argparse.Namespace, action: Callable[[], None]) -> None:
+    if name not in args.skip:
+        start = time.perf_counter()
+        action()
+        print(f"({name}: {time.perf_counter() - start:.0f} s)")
+
+
+def main() -> None:
+    args = parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child, args.preset, args.rss_size, args.rss_folder, args.rss_checkpoint)
+        return
+    if not args.video.exists():
+        raise SystemExit(f"{args.video} not found: run ../shared/data/fetch-samples.sh first")
+    print(
+        f"{args.preset}, video {args.video.name}, {torch.get_num_threads()} threads, "
+        f"native bf16 matmul (AMX/AVX512-BF16): {cpu_has_native_bf16()}"
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        frame_folder = write_frame_folder(
+            args.video, Path(directory) / "timing", args.frames + 1, args.size
+        )
+        object_folder = write_frame_folder(
+            args.video, Path(directory) / "objects", args.object_frames + 1, args.size
+        )
+        needs_pair = not {"frame", "objects"} <= set(args.skip)
+        predictors = build_pair(args.preset, args.size, directory) if needs_pair else {}
+        run_section("frame", args, lambda: bench_per_frame(predictors, frame_folder, args.size))
+        run_section(
+            "objects",
+            args,
+            lambda: bench_objects(predictors, object_folder, args.size, args.objects),
+        )
+        run_section("rss", args, lambda: bench_rss(args, directory))
+
+
+if __name__ == "__main__":
+    main()
