@@ -6,7 +6,9 @@ Public entry points: `build_sam2`, `SAM2ImagePredictor`, the presets in `masklet
 from masklet.build import build_sam2, build_sam2_video_predictor
 from masklet.config import PRESETS, SAM2Config, get_config
 from masklet.errors import CheckpointError, ConfigError, InputError, MaskletError
+from masklet.io.sources import read_frames
 from masklet.predictors.image import SAM2ImagePredictor
+from masklet.predictors.streaming import StepResult, StreamingTracker
 from masklet.predictors.video import SAM2VideoPredictor
 
 __version__ = "0.1.0"
@@ -20,8 +22,11 @@ __all__ = [
     "SAM2Config",
     "SAM2ImagePredictor",
     "SAM2VideoPredictor",
+    "StepResult",
+    "StreamingTracker",
     "__version__",
     "build_sam2",
     "build_sam2_video_predictor",
     "get_config",
+    "read_frames",
 ]

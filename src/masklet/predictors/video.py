@@ -222,7 +222,8 @@ class SAM2VideoPredictor:
         )
 
     # ------------------------------------------------------------------ propagation
-    def _commit_prompts(self, state: VideoState) -> None:
+    @torch.inference_mode()
+    def commit_prompts(self, state: VideoState) -> None:
         """Encode memories of new prompt results and move them into the objects' stores."""
         if len(state.objects) == 0:
             raise InputError("no object has a prompt yet: add points, a box or a mask first")
@@ -247,6 +248,19 @@ class SAM2VideoPredictor:
                 raise InputError(f"object {track.obj_id} has no prompt on any frame; add one first")
             for frame_idx in track.store.conditioning:
                 track.store.tracked.pop(frame_idx, None)
+
+    def empty_masks(self, state: VideoState) -> Tensor:
+        """`(0, 1, H, W)` logits for a frame without objects."""
+        return torch.empty((0, 1, state.video_height, state.video_width), device=self.device)
+
+    def forget_before(self, state: VideoState, frame_idx: int) -> None:
+        """Drop bookkeeping of frames too old to matter for tracking at `frame_idx` (streams)."""
+        horizon = frame_idx - max(
+            self.model.config.max_object_pointers, self.model.config.num_maskmem
+        )
+        for track in state.objects:
+            for old in [f for f in track.frames_tracked if f < horizon]:
+                del track.frames_tracked[old]
 
     def _processing_order(
         self, state: VideoState, start: int | None, limit: int | None, reverse: bool
@@ -277,11 +291,12 @@ class SAM2VideoPredictor:
         """Track every object frame by frame; yields `(frame_idx, obj_ids, logits)` as soon as
         each frame is done. Prompted frames return their prompt result."""
         state = inference_state
-        self._commit_prompts(state)
+        self.commit_prompts(state)
         order = self._processing_order(state, start_frame_idx, max_frame_num_to_track, reverse)
         for frame_idx in order:
             yield frame_idx, state.obj_ids, self.track_frame(state, frame_idx, reverse)
 
+    @torch.inference_mode()
     def track_frame(self, state: VideoState, frame_idx: int, reverse: bool) -> Tensor:
         """Track all objects on one frame (prompts already committed); video-res logits."""
         tracks = list(state.objects)

@@ -1,0 +1,97 @@
+"""Streaming tracker: same results as the offline predictor, bounded state, live sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import masklet
+from masklet.errors import InputError
+
+SIZE = 64
+
+
+def make_video(count: int, height: int = 96, width: int = 112) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    background = (rng.random((height, width, 3)) * 120).astype(np.uint8)
+    frames = []
+    for index in range(count):
+        frame = background.copy()
+        frame[20 + index % 30 : 50 + index % 30, 10 + index : 40 + index] = (230, 40, 40)
+        frame[60:90, 70 - index % 20 : 100 - index % 20] = (40, 220, 60)
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def model() -> masklet.model.sam2.SAM2Model:
+    torch.manual_seed(0)
+    return masklet.build_sam2("sam2.1_hiera_t", image_size=SIZE)
+
+
+def test_streaming_matches_offline(model: masklet.model.sam2.SAM2Model) -> None:
+    # A stream has no known length; it is treated like a video of >= 16 frames (the object
+    # pointer window), so compare with a video of 18 frames.
+    frames = make_video(18)
+    offline = masklet.SAM2VideoPredictor(model, fill_hole_area=8)
+    state = offline.init_state(frames)
+    offline.add_new_points_or_box(state, 0, 1, points=[[25, 35]], labels=[1])
+    offline.add_new_points_or_box(state, 0, 2, box=[70, 60, 100, 90])
+    expected = [logits for _, _, logits in offline.propagate_in_video(state)]
+
+    tracker = masklet.StreamingTracker(model, fill_hole_area=8)
+    first = tracker.step(frames[0])
+    assert first.obj_ids == [] and first.logits.shape == (0, 1, 96, 112)
+    tracker.add_points(1, [[25, 35]], [1])
+    prompted = tracker.add_points(2, box=[70, 60, 100, 90])
+    results = [prompted.logits] + [tracker.step(frame).logits for frame in frames[1:]]
+    for index, (ours, reference) in enumerate(zip(results, expected)):
+        assert torch.equal(ours, reference), index
+    assert tracker.obj_ids == [1, 2] and tracker.frame_idx == 17
+
+
+def test_streaming_state_stays_bounded(model: masklet.model.sam2.SAM2Model) -> None:
+    tracker = masklet.StreamingTracker(model)
+    frames = make_video(24)
+    tracker.step(frames[0])
+    tracker.add_points(1, [[25, 35]], [1])
+    for frame in frames[1:]:
+        tracker.step(frame)
+    state = tracker._state
+    assert state is not None
+    track = state.objects.get(1)
+    assert track is not None
+    radius = track.store.radius
+    assert len(track.store.tracked) <= radius + 1
+    assert len(track.frames_tracked) <= radius + 2
+    assert len(state.features) <= 2
+    with pytest.raises(InputError, match="no longer kept"):
+        tracker.frames.get(0)
+
+
+def test_streaming_from_a_generator_and_late_objects(model: masklet.model.sam2.SAM2Model) -> None:
+    tracker = masklet.StreamingTracker(model)
+    outputs = []
+    for index, frame in enumerate(iter(make_video(6))):
+        result = tracker.step(frame)
+        if index == 2:
+            tracker.add_mask(7, np.pad(np.ones((20, 20), bool), ((60, 16), (70, 22))))
+        outputs.append(result)
+    assert [len(r.obj_ids) for r in outputs] == [0, 0, 0, 1, 1, 1]
+    assert outputs[-1].masks.shape == (1, 1, 96, 112)
+    assert tracker.remove_object(7) == []
+
+
+def test_streaming_bad_input(model: masklet.model.sam2.SAM2Model) -> None:
+    tracker = masklet.StreamingTracker(model)
+    with pytest.raises(InputError, match="first frame"):
+        tracker.add_points(1, [[1, 1]], [1])
+    tracker.step(make_video(1)[0])
+    with pytest.raises(InputError, match="outside the frame"):
+        tracker.add_points(1, [[500, 1]], [1])
+    with pytest.raises(InputError, match="shape"):
+        tracker.step(np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(InputError, match="unknown object id"):
+        tracker.remove_object(3)
+    assert tracker.add_points(1, [[20, 30]], [1]).logits.shape == (1, 1, 96, 112)
