@@ -10,7 +10,7 @@ decoded with PyAV, resized to a square and written once as a JPEG folder that bo
    peak measured in the same run, per dtype;
 3. time per tracked frame with 1, 3 and 8 objects (clicks spread over the first frame);
 4. peak RSS for a short and a long video (60 vs 600 frames at 512 px by default), each
-   configuration in its own subprocess (`ru_maxrss` of that process).
+   configuration in its own subprocess (its peak RSS: `VmHWM`, see `peak_rss_kib`).
 
 Ratios are masklet / reference, measured in the same run. Hole filling is off on both sides
 (the reference skips it on CPU). The reference decodes every frame in `init_state`, masklet
@@ -201,6 +201,19 @@ def bench_objects(
         print(f"{count:7d} {ours * 1e3:10.1f} {theirs * 1e3:12.1f} {ours / theirs:11.2f}")
 
 
+def peak_rss_kib() -> float:
+    """This process's peak resident set size in KiB: `VmHWM` of /proc/self/status where it
+    exists, else `ru_maxrss`. On Linux `ru_maxrss` survives exec, so a child started by a
+    parent that holds two models reports at least the parent's peak; `VmHWM` belongs to the
+    child's own address space."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def rss_child(impl: str, preset: str, size: int, folder: str, checkpoint: str) -> None:
     """Subprocess body: build one predictor, track 1 object through the whole folder, print
     the process's peak RSS (MiB) and wall time as JSON."""
@@ -215,10 +228,13 @@ def rss_child(impl: str, preset: str, size: int, folder: str, checkpoint: str) -
     with torch.inference_mode():
         for _ in prompted_tracking(predictor, Path(folder), 1, size):
             frames += 1
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
-            {"rss_mib": peak_kib / 1024, "frames": frames, "seconds": time.perf_counter() - start}
+            {
+                "rss_mib": peak_rss_kib() / 1024,
+                "frames": frames,
+                "seconds": time.perf_counter() - start,
+            }
         )
     )
 

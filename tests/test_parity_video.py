@@ -240,7 +240,7 @@ def scenario_c(predictor: Any, state: Any) -> list[Step]:
 def scenario_d(predictor: Any, state: Any) -> list[Step]:
     """(d) Corrective clicks on tracked frame 6: one, one more with clear_old_points=False,
     re-propagation from frame 7 (the correction is memory there), a replacing click with
-    clear_old_points=True and re-propagation from the first prompt (which re-tracks frame 6)."""
+    clear_old_points=True, re-propagation from frame 7 and from 5 (re-tracking frame 6)."""
     steps = prompt_two_objects_on_first_frame(predictor, state)
     steps += propagate_steps(predictor, state, max_frame_num_to_track=7)
     x, y = disk_centre(6)
@@ -271,7 +271,7 @@ def scenario_d(predictor: Any, state: Any) -> list[Step]:
         )
     )
     steps += propagate_steps(predictor, state, start_frame_idx=7, max_frame_num_to_track=2)
-    return steps + propagate_steps(predictor, state, max_frame_num_to_track=7)
+    return steps + propagate_steps(predictor, state, start_frame_idx=5, max_frame_num_to_track=2)
 
 
 def scenario_e(predictor: Any, state: Any) -> list[Step]:
@@ -336,7 +336,7 @@ def scenario_i(predictor: Any, state: Any) -> list[Step]:
     steps.append(add_clicks(predictor, state, 7, 2, (*centre(rectangle_box(7)), 1)))
     steps.append(add_clicks(predictor, state, 9, 1, (*disk_centre(9), 1)))
     steps.append(prompt_step("clear", predictor.clear_all_prompts_in_frame(state, 9, 1)))
-    steps += propagate_steps(predictor, state, max_frame_num_to_track=9)
+    steps += propagate_steps(predictor, state, max_frame_num_to_track=7)
     steps.append(prompt_step("clear", predictor.clear_all_prompts_in_frame(state, 7, 2)))
     return steps + propagate_steps(predictor, state, start_frame_idx=6, max_frame_num_to_track=3)
 
