@@ -1,6 +1,7 @@
 """`masklet bench ...`: benchmark tools, one sub-command each.
 
     masklet bench make-synthetic --out DIR --videos N --seed S [--photos DIR] [knobs]
+    masklet bench vos --dataset DIR (--model NAME | --checkpoint PATH) [--out DIR]  (bench_vos.py)
 
 Further sub-commands (e.g. ``bench vos``) are added in ``register`` next to
 ``_register_make_synthetic``, each with its own ``handler``.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from masklet.bench.config import SyntheticVideoConfig
 from masklet.bench.synthetic import make_synthetic_dataset
+from masklet.cli.bench_vos import register_vos
 
 
 def run_make_synthetic(args: argparse.Namespace) -> int:
@@ -71,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="benchmark tools (synthetic VOS data, ...)")
     bench_subparsers = parser.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND")
     _register_make_synthetic(bench_subparsers)
+    register_vos(bench_subparsers)
 
     def show_help(_: argparse.Namespace) -> int:
         parser.print_help()
