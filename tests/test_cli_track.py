@@ -25,6 +25,7 @@ from masklet.io import (
     probe_video,
     read_indexed_png,
     read_sav_json,
+    rle_to_mask,
     voc_palette,
     write_indexed_png,
 )
@@ -152,7 +153,7 @@ def test_track_coco_json(all_formats: tuple[Path, subprocess.CompletedProcess[st
     assert sorted(coco.getCatIds()) == [1, 2]
     davis, _ = read_indexed_png(out / "00004.png")
     for ann in coco.loadAnns(coco.getAnnIds(imgIds=[4])):
-        mask = coco.annToMask(ann) > 0
+        mask = rle_to_mask(ann["segmentation"])
         assert mask.shape == (HEIGHT, WIDTH) and ann["area"] == int(mask.sum())
         # DAVIS labels: the smaller id wins where the two objects overlap
         shown = mask if ann["category_id"] == 1 else mask & (davis != 1)

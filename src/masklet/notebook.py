@@ -62,7 +62,7 @@ def _write_sav(path: Path, frame_idx: int, masks: dict[int, np.ndarray], meta: V
     writer = SavJsonWriter(path, replace(meta, obj_ids=ids))
     blank = empty_rle(meta.height, meta.width)
     writer.rows = {k: [row.get(i, dict(blank)) for i in ids] for k, row in rows.items()}
-    writer.close()
+    writer.flush()
 
 
 def _write_coco(path: Path, frame_idx: int, masks: dict[int, np.ndarray], meta: VideoMeta) -> None:
@@ -79,7 +79,7 @@ def _write_coco(path: Path, frame_idx: int, masks: dict[int, np.ndarray], meta: 
     writer = CocoJsonWriter(path, replace(meta, obj_ids=tuple(sorted(ids))))
     writer.frames = frames
     writer.add(frame_idx, masks)
-    writer.close()
+    writer.flush()
 
 
 def write_masks(

@@ -129,7 +129,7 @@ class _JsonWriter(MaskWriter):
         self.add(frame_idx, masks)
         self._dirty = True
         if time.monotonic() - self._last_flush >= self.flush_seconds:
-            self.close()
+            self.flush()
 
     def add(self, frame_idx: int, masks: Masks) -> None:
         raise NotImplementedError
@@ -137,11 +137,16 @@ class _JsonWriter(MaskWriter):
     def to_json(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def close(self) -> None:
-        if self._dirty or not self.path.exists():
-            write_json_atomic(self.path, self.to_json())
+    def flush(self) -> None:
+        """Write the file now (atomically)."""
+        write_json_atomic(self.path, self.to_json())
         self._dirty = False
         self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Write the file if anything changed since the last write (or it does not exist)."""
+        if self._dirty or not self.path.exists():
+            self.flush()
 
 
 class SavJsonWriter(_JsonWriter):
