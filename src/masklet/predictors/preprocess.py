@@ -37,6 +37,8 @@ def image_to_array(image: Any) -> np.ndarray:
 def preprocess_image(image: np.ndarray, size: int, device: torch.device | str = "cpu") -> Tensor:
     """`H x W x 3` uint8 RGB -> `(3, size, size)` float32: scaled to [0, 1], resized with
     antialiased bilinear interpolation (aspect ratio not kept), normalised."""
+    if not image.flags.writeable:  # e.g. PIL-backed arrays; torch wants writable memory
+        image = image.copy()
     tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
     tensor = tensor.permute(2, 0, 1).float().div(255.0)
     resized = F.interpolate(
