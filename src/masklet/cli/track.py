@@ -262,7 +262,8 @@ def _report(
         seconds = time.perf_counter() - log.started
         rate = len(log.frames) / seconds if seconds > 0 else 0.0
         print(
-            f"tracked {num_objects} objects over {log.describe()} in {seconds:.1f} s "
+            f"tracked {num_objects} object{'s' if num_objects != 1 else ''} over "
+            f"{log.describe()} in {seconds:.1f} s "
             f"({rate:.1f} fps); wrote {paths}"
         )
     return 0
