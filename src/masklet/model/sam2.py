@@ -152,13 +152,12 @@ class SAM2Model(nn.Module):
             point_labels = -torch.ones(batch, 1, dtype=torch.int32, device=image_embedding.device)
         if mask_input is not None:
             mask_input = self._resize_mask_prompt(mask_input)
-        sparse, dense = self.sam_prompt_encoder((point_coords, point_labels), None, mask_input)
-        decoded = self.sam_mask_decoder(
+        decoded = self.decode_prompts(
             image_embedding,
-            self.sam_prompt_encoder.dense_position_encoding(),
-            sparse,
-            dense,
             high_res_features,
+            point_coords,
+            point_labels,
+            mask_input,
             multimask_output,
         )
         present = decoded.object_score_logits > 0
@@ -166,11 +165,8 @@ class SAM2Model(nn.Module):
         best = decoded.iou_scores.argmax(dim=-1)
         rows = torch.arange(batch, device=best.device)
         best_mask = multimask[rows, best].unsqueeze(1)
-        token = (
-            decoded.mask_tokens[rows, best]
-            if decoded.mask_tokens.shape[1] > 1
-            else (decoded.mask_tokens[:, 0])
-        )
+        # Mask tokens and IoU scores have the same count (3 or 1): pick the best mask's token.
+        token = decoded.mask_tokens[rows, best]
         pointer = self.object_pointer(token, present.float())
         return FrameDecoding(
             multimask, decoded.iou_scores, best_mask, decoded.object_score_logits, pointer
