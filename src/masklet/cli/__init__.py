@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "masklet.cli.weights",
     "masklet.cli.evaluate",
     "masklet.cli.bench",
+    "masklet.cli.segment",
+    "masklet.cli.track",
+    "masklet.cli.info",
 )
 
 
