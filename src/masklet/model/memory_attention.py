@@ -95,15 +95,9 @@ class RoPEAttention(Attention):
         query = self.rotate(query, cos, sin).expand(memory.shape[0], -1, -1, -1)
         key = self.split_heads(self.k_proj(memory + memory_pos))
         key = self.rotate_frames(key, key.shape[-2] - num_k_exclude_rope, cos, sin)
+        value = self.split_heads(self.v_proj(memory))
         dropout = self.dropout if self.training else 0.0
-        if self.num_heads == 1:
-            mixed = F.scaled_dot_product_attention(query, key, memory[:, None], dropout_p=dropout)
-            out = F.linear(mixed[:, 0], self.v_proj.weight, self.v_proj.bias)
-        else:
-            value = self.split_heads(self.v_proj(memory))
-            out = self.merge_heads(
-                F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
-            )
+        out = self.merge_heads(F.scaled_dot_product_attention(query, key, value, dropout_p=dropout))
         return self.out_proj(out)
 
 
