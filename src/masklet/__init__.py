@@ -7,6 +7,7 @@ from masklet.build import build_sam2, build_sam2_video_predictor
 from masklet.config import PRESETS, SAM2Config, get_config
 from masklet.errors import CheckpointError, ConfigError, InputError, MaskletError
 from masklet.io.sources import read_frames
+from masklet.predictors.automatic import SAM2AutomaticMaskGenerator
 from masklet.predictors.image import SAM2ImagePredictor
 from masklet.predictors.streaming import StepResult, StreamingTracker
 from masklet.predictors.video import SAM2VideoPredictor
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "MaskletError",
+    "SAM2AutomaticMaskGenerator",
     "SAM2Config",
     "SAM2ImagePredictor",
     "SAM2VideoPredictor",

@@ -1,0 +1,138 @@
+"""`masklet auto IMAGE --out DIR`: segment everything in a photo (automatic mask generator).
+
+Writes `masks/mask_NNN.png` (one binary PNG per mask, by decreasing predicted IoU) or, with
+`--label-png`, a single `labels.png` (uint16, 0 = background, mask i = i + 1; where masks
+overlap the higher-ranked one wins), plus `overlay.png` and `masks.json` (per mask: area,
+bbox xywh, predicted IoU, stability score, prompt point, crop box, file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from masklet.build import build_sam2
+from masklet.cli.demo import DEFAULT_MODEL
+from masklet.errors import InputError
+from masklet.io.video_writer import save_overlay_png
+from masklet.predictors.automatic import SAM2AutomaticMaskGenerator
+from masklet.runtime import autocast_for, resolve_device, resolve_dtype
+from masklet.weights import resolve_checkpoint
+
+#: Masks drawn on the overlay at most (largest first); all are written to files and JSON.
+MAX_OVERLAY_MASKS = 255
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("auto", help="segment everything in an image")
+    parser.add_argument("image", type=Path, help="photo to segment")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--model", default=None, help=f"preset to use (default {DEFAULT_MODEL})")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="official .pt file")
+    parser.add_argument("--image-size", type=int, default=1024, help="model input side")
+    parser.add_argument("--dtype", default="auto", help="auto, float32 or bfloat16")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--points-per-side", type=int, default=32)
+    parser.add_argument("--points-per-batch", type=int, default=64)
+    parser.add_argument("--pred-iou-thresh", type=float, default=0.8)
+    parser.add_argument("--stability-score-thresh", type=float, default=0.95)
+    parser.add_argument("--stability-score-offset", type=float, default=1.0)
+    parser.add_argument("--mask-threshold", type=float, default=0.0)
+    parser.add_argument("--box-nms-thresh", type=float, default=0.7)
+    parser.add_argument("--crop-n-layers", type=int, default=0)
+    parser.add_argument("--crop-nms-thresh", type=float, default=0.7)
+    parser.add_argument("--crop-overlap-ratio", type=float, default=512 / 1500)
+    parser.add_argument("--crop-n-points-downscale-factor", type=int, default=1)
+    parser.add_argument("--min-mask-region-area", type=int, default=0)
+    parser.add_argument("--use-m2m", action="store_true", help="one mask-to-mask refinement")
+    parser.add_argument("--single-mask", action="store_true", help="one mask per point")
+    parser.add_argument("--label-png", action="store_true", help="one label PNG, not per mask")
+    parser.set_defaults(handler=run)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(f"image not found: {path}")
+    try:
+        return np.asarray(Image.open(path).convert("RGB"))
+    except OSError as error:
+        raise InputError(f"cannot read image {path}: {error}") from None
+
+
+def _generator_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "points_per_side": args.points_per_side,
+        "points_per_batch": args.points_per_batch,
+        "pred_iou_thresh": args.pred_iou_thresh,
+        "stability_score_thresh": args.stability_score_thresh,
+        "stability_score_offset": args.stability_score_offset,
+        "mask_threshold": args.mask_threshold,
+        "box_nms_thresh": args.box_nms_thresh,
+        "crop_n_layers": args.crop_n_layers,
+        "crop_nms_thresh": args.crop_nms_thresh,
+        "crop_overlap_ratio": args.crop_overlap_ratio,
+        "crop_n_points_downscale_factor": args.crop_n_points_downscale_factor,
+        "min_mask_region_area": args.min_mask_region_area,
+        "use_m2m": args.use_m2m,
+        "multimask_output": not args.single_mask,
+    }
+
+
+def _write_masks(out: Path, records: list[dict[str, Any]], label_png: bool) -> list[str]:
+    """Write the mask files; return each mask's file name (relative to `out`)."""
+    if label_png:
+        height, width = records[0]["segmentation"].shape if records else (0, 0)
+        labels = np.zeros((height, width), dtype=np.uint16)
+        for index in reversed(range(len(records))):  # higher-ranked masks painted last
+            labels[records[index]["segmentation"]] = index + 1
+        Image.fromarray(labels).save(out / "labels.png")
+        return ["labels.png"] * len(records)
+    (out / "masks").mkdir(exist_ok=True)
+    names = []
+    for index, record in enumerate(records):
+        name = f"masks/mask_{index:03d}.png"
+        Image.fromarray(record["segmentation"].astype(np.uint8) * 255).save(out / name)
+        names.append(name)
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    model_name = args.model or DEFAULT_MODEL
+    checkpoint = resolve_checkpoint(
+        model=None if args.checkpoint else model_name, checkpoint=args.checkpoint
+    )
+    image = _read_image(args.image)
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    model = build_sam2(model_name, checkpoint=checkpoint, image_size=args.image_size, device=device)
+    generator = SAM2AutomaticMaskGenerator(model, **_generator_options(args))
+    with torch.inference_mode(), autocast_for(device, dtype):
+        records = generator.generate(image)
+    args.out.mkdir(parents=True, exist_ok=True)
+    files = _write_masks(args.out, records, args.label_png)
+    largest_first = sorted(range(len(records)), key=lambda i: -records[i]["area"])
+    overlay = {
+        rank + 1: records[i]["segmentation"]
+        for rank, i in enumerate(largest_first[:MAX_OVERLAY_MASKS])
+    }
+    save_overlay_png(args.out / "overlay.png", image, overlay, draw_ids=False)
+    summary = {
+        "model": model_name,
+        "checkpoint": str(checkpoint),
+        "dtype": str(dtype),
+        "image_size": [int(image.shape[0]), int(image.shape[1])],
+        "settings": _generator_options(args),
+        "masks": [
+            {key: value for key, value in record.items() if key != "segmentation"} | {"file": name}
+            for record, name in zip(records, files)
+        ],
+    }
+    (args.out / "masks.json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {len(records)} masks to {args.out} (masks.json, overlay.png)")
+    return 0
