@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 import torch
 
+import masklet
 from masklet.config import PRESETS, HieraConfig, SAM2Config, get_config
 from masklet.errors import ConfigError
 from masklet.model.sam2 import SAM2Model
@@ -179,3 +180,16 @@ def test_fill_holes_and_remove_sprinkles() -> None:
     specks = -logits
     cleaned = remove_sprinkles(specks, max_area=1)
     assert cleaned[0, 0, 3, 3] < 0 and (cleaned[0, 0, 0:2, 6:8] > 0).all()
+
+
+def test_image_postprocess_finds_specks_before_filling_holes() -> None:
+    # A 3x3 ring with a one-pixel hole. The reference finds specks on the raw logits (the ring:
+    # area 8) and removes them, although filling the hole first would make the blob area 9.
+    logits = torch.full((1, 1, 9, 9), -5.0)
+    logits[0, 0, 3:6, 3:6] = 5.0
+    logits[0, 0, 4, 4] = -5.0
+    predictor = masklet.SAM2ImagePredictor.__new__(masklet.SAM2ImagePredictor)
+    predictor.mask_threshold, predictor.max_hole_area, predictor.max_sprinkle_area = 0.0, 1, 8
+    out = predictor._postprocess(logits, (9, 9))
+    assert (out[0, 0, 3:6, 3:6] > 0).sum() == 1  # the ring is gone, the filled hole stays
+    assert out[0, 0, 4, 4] > 0

@@ -39,6 +39,14 @@ def connected_components(mask: Tensor) -> tuple[Tensor, Tensor]:
     return labels_long, torch.where(foreground, areas, 0)
 
 
+def small_components(mask: Tensor, max_area: float) -> Tensor:
+    """Pixels of `mask (N, M, H, W)` (bool) whose 8-connected component has area <= `max_area`."""
+    if max_area <= 0:
+        return torch.zeros_like(mask, dtype=torch.bool)
+    labels, areas = connected_components(mask.flatten(0, 1).unsqueeze(1))
+    return ((labels > 0) & (areas <= max_area)).reshape(mask.shape)
+
+
 def fill_holes(
     mask_logits: Tensor, max_area: float, threshold: float = 0.0, fill_value: float | None = None
 ) -> Tensor:
@@ -48,9 +56,7 @@ def fill_holes(
     """
     if max_area <= 0:
         return mask_logits
-    flat = mask_logits.flatten(0, 1).unsqueeze(1)
-    labels, areas = connected_components(flat <= threshold)
-    is_hole = ((labels > 0) & (areas <= max_area)).reshape_as(mask_logits)
+    is_hole = small_components(mask_logits <= threshold, max_area)
     value = threshold + 10.0 if fill_value is None else fill_value
     return torch.where(is_hole, torch.as_tensor(value, dtype=mask_logits.dtype), mask_logits)
 
@@ -60,11 +66,9 @@ def remove_sprinkles(mask_logits: Tensor, max_area: float, threshold: float = 0.
     (value threshold - 10). `mask_logits (N, M, H, W)`."""
     if max_area <= 0:
         return mask_logits
-    flat = mask_logits.flatten(0, 1).unsqueeze(1)
-    labels, areas = connected_components(flat > threshold)
-    is_sprinkle = ((labels > 0) & (areas <= max_area)).reshape_as(mask_logits)
+    is_speck = small_components(mask_logits > threshold, max_area)
     return torch.where(
-        is_sprinkle, torch.as_tensor(threshold - 10.0, dtype=mask_logits.dtype), mask_logits
+        is_speck, torch.as_tensor(threshold - 10.0, dtype=mask_logits.dtype), mask_logits
     )
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "masklet.cli.segment",
     "masklet.cli.track",
     "masklet.cli.info",
+    "masklet.cli.auto",
 )
 
 

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from masklet.errors import InputError, PredictorStateError
 from masklet.model.sam2 import ImageFeatures, SAM2Model
-from masklet.postprocess import fill_holes, remove_sprinkles
+from masklet.postprocess import fill_holes, small_components
 from masklet.predictors.preprocess import image_to_array, preprocess_image
 from masklet.predictors.prompts import PromptTensors, prepare_prompts
 
@@ -228,8 +228,11 @@ class SAM2ImagePredictor:
 
     def _postprocess(self, low_res: Tensor, orig_hw: tuple[int, int]) -> Tensor:
         masks = low_res.float()
+        # Holes and specks are both found on the decoder's logits (as the reference does),
+        # then holes are filled and specks removed.
+        specks = small_components(masks > self.mask_threshold, self.max_sprinkle_area)
         masks = fill_holes(masks, self.max_hole_area, self.mask_threshold)
-        masks = remove_sprinkles(masks, self.max_sprinkle_area, self.mask_threshold)
+        masks = torch.where(specks, torch.as_tensor(self.mask_threshold - 10.0), masks)
         return F.interpolate(masks, orig_hw, mode="bilinear", align_corners=False)
 
     def _require_image(self, batched: bool | None) -> ImageFeatures:
