@@ -113,6 +113,7 @@ def test_crop_layer(models: Models, photo: np.ndarray) -> None:
     assert count >= 3
 
 
+@pytest.mark.slow  # crop layers are covered by test_crop_layer; this variant adds ~25 s
 def test_crop_layer_with_fewer_points(models: Models, photo: np.ndarray) -> None:
     compare(models, photo, crop_n_layers=1, crop_n_points_downscale_factor=2, mask_threshold=2.0)
 
