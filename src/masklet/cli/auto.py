@@ -19,7 +19,7 @@ from PIL import Image
 
 from masklet.build import build_sam2
 from masklet.cli.demo import DEFAULT_MODEL
-from masklet.errors import InputError
+from masklet.io.image_folder import load_rgb_image
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.automatic import SAM2AutomaticMaskGenerator
 from masklet.runtime import autocast_for, resolve_device, resolve_dtype
@@ -57,12 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
-    try:
-        return np.asarray(Image.open(path).convert("RGB"))
-    except OSError as error:
-        raise InputError(f"cannot read image {path}: {error}") from None
+    return load_rgb_image(path)
 
 
 def _generator_options(args: argparse.Namespace) -> dict[str, Any]:

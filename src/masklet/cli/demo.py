@@ -17,6 +17,7 @@ from PIL import Image
 
 from masklet.build import build_sam2
 from masklet.errors import InputError
+from masklet.io.image_folder import load_rgb_image
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.image import SAM2ImagePredictor
 from masklet.runtime import autocast_for, resolve_device, resolve_dtype
@@ -42,12 +43,7 @@ def _load_image(path: Path | None) -> np.ndarray:
     if path is None:
         with resources.as_file(resources.files("masklet") / "assets" / "chelsea.jpg") as bundled:
             return np.asarray(Image.open(bundled).convert("RGB"))
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
-    try:
-        return np.asarray(Image.open(path).convert("RGB"))
-    except OSError as error:
-        raise InputError(f"cannot read image {path}: {error}") from None
+    return load_rgb_image(path)
 
 
 def _parse_point(text: str | None, image: np.ndarray) -> np.ndarray:

@@ -58,7 +58,9 @@ def list_frame_files(folder: Path) -> list[Path]:
 
 
 def load_rgb_image(path: Path) -> np.ndarray:
-    """Read an image file as an (H, W, 3) uint8 RGB array; InputError if unreadable."""
+    """Read an image file as an (H, W, 3) uint8 RGB array; InputError if missing or unreadable."""
+    if not Path(path).is_file():
+        raise InputError(f"image not found: {path}")
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
