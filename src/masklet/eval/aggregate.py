@@ -117,8 +117,31 @@ class ObjectScores:
         return (self.j.mean + self.f.mean) / 2.0
 
 
+class _ObjectAverages:
+    """J, F and J&F averaged over the objects returned by `scored_objects` (DAVIS and SA-V
+    average over objects, for one video as for a whole set)."""
+
+    def scored_objects(self) -> tuple[ObjectScores, ...]:
+        raise NotImplementedError
+
+    @property
+    def j(self) -> MetricStatistics:
+        """Average of the objects' J statistics."""
+        return average_statistics([obj.j for obj in self.scored_objects()])
+
+    @property
+    def f(self) -> MetricStatistics:
+        """Average of the objects' F statistics."""
+        return average_statistics([obj.f for obj in self.scored_objects()])
+
+    @property
+    def j_and_f(self) -> float:
+        """``(mean J + mean F) / 2`` over the objects: the headline number."""
+        return (self.j.mean + self.f.mean) / 2.0
+
+
 @dataclass(frozen=True)
-class VideoScores:
+class VideoScores(_ObjectAverages):
     """Scores of all objects in one video.
 
     Attributes:
@@ -132,24 +155,12 @@ class VideoScores:
     objects: tuple[ObjectScores, ...]
     missing_files: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def j(self) -> MetricStatistics:
-        """Average of the objects' J statistics."""
-        return average_statistics([obj.j for obj in self.objects])
-
-    @property
-    def f(self) -> MetricStatistics:
-        """Average of the objects' F statistics."""
-        return average_statistics([obj.f for obj in self.objects])
-
-    @property
-    def j_and_f(self) -> float:
-        """``(mean J + mean F) / 2`` over this video's objects."""
-        return (self.j.mean + self.f.mean) / 2.0
+    def scored_objects(self) -> tuple[ObjectScores, ...]:
+        return self.objects
 
 
 @dataclass(frozen=True)
-class EvaluationResult:
+class EvaluationResult(_ObjectAverages):
     """Scores of a whole prediction set against a ground-truth set.
 
     Attributes:
@@ -167,20 +178,8 @@ class EvaluationResult:
         """All objects of all videos, in video order."""
         return tuple(obj for video in self.videos for obj in video.objects)
 
-    @property
-    def j(self) -> MetricStatistics:
-        """J statistics averaged over all objects of all videos."""
-        return average_statistics([obj.j for obj in self.objects])
-
-    @property
-    def f(self) -> MetricStatistics:
-        """F statistics averaged over all objects of all videos."""
-        return average_statistics([obj.f for obj in self.objects])
-
-    @property
-    def j_and_f(self) -> float:
-        """``(mean J + mean F) / 2`` over all objects: the headline number."""
-        return (self.j.mean + self.f.mean) / 2.0
+    def scored_objects(self) -> tuple[ObjectScores, ...]:
+        return self.objects
 
     @property
     def missing_files(self) -> tuple[str, ...]:
