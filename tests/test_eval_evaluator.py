@@ -156,7 +156,9 @@ def test_reports(tmp_path: Path) -> None:
     result = evaluate_davis(tmp_path / "pred", ANNOTATIONS)
     paths = write_reports(result, tmp_path / "out")
     assert [path.name for path in paths] == [
-        "global_results.csv", "per_object_results.csv", "results.json"
+        "global_results.csv",
+        "per_object_results.csv",
+        "results.json",
     ]
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     assert data["J&F"] == pytest.approx(result.j_and_f, abs=1e-6)

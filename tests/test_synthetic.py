@@ -93,8 +93,9 @@ def test_distractor_is_an_unannotated_look_alike() -> None:
     a = make_synthetic_video(library, plain, seed=1, index=0)
     b = make_synthetic_video(library, with_twin, seed=1, index=0)
     changed_pixels = 0
-    for frame_a, frame_b, labels_a, labels_b in zip(a.frames, b.frames, a.labels, b.labels,
-                                                    strict=True):
+    for frame_a, frame_b, labels_a, labels_b in zip(
+        a.frames, b.frames, a.labels, b.labels, strict=True
+    ):
         np.testing.assert_array_equal(labels_a, labels_b)  # drawn beneath annotated objects
         changed = np.any(frame_a != frame_b, axis=-1)
         assert not np.any(changed & (labels_b > 0))
@@ -146,8 +147,24 @@ def cli_modules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("cli_modules")
 def test_cli_make_synthetic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["bench", "make-synthetic", "--out", str(tmp_path / "d"), "--videos", "1", "--seed",
-            "3", "--photos", str(PHOTOS), "--frames", "8", "--width", "96", "--height", "64"]
+    args = [
+        "bench",
+        "make-synthetic",
+        "--out",
+        str(tmp_path / "d"),
+        "--videos",
+        "1",
+        "--seed",
+        "3",
+        "--photos",
+        str(PHOTOS),
+        "--frames",
+        "8",
+        "--width",
+        "96",
+        "--height",
+        "64",
+    ]
     assert masklet.cli.main(args) == 0
     assert "wrote 1 videos" in capsys.readouterr().out
     assert len(list((tmp_path / "d" / "Annotations" / "480p" / "synth_000").glob("*.png"))) == 8

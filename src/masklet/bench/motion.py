@@ -143,9 +143,7 @@ class Stage:
     scale_range: tuple[float, float]
     max_rotation_deg: float
 
-    def random_pose(
-        self, rng: np.random.Generator, base_scale: float, x: float, y: float
-    ) -> Pose:
+    def random_pose(self, rng: np.random.Generator, base_scale: float, x: float, y: float) -> Pose:
         """Pose at (x, y) with a random scale change and rotation within the limits."""
         low, high = self.scale_range
         return Pose(

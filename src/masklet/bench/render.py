@@ -66,8 +66,12 @@ def _inverse_affine(pose: Pose, sprite_shape: tuple[int, ...]) -> tuple[float, .
     sin_a = math.sin(math.radians(pose.angle_deg)) / pose.scale
     centre_x, centre_y = sprite_shape[1] / 2.0, sprite_shape[0] / 2.0
     return (
-        cos_a, sin_a, centre_x - (cos_a * pose.x + sin_a * pose.y),
-        -sin_a, cos_a, centre_y - (-sin_a * pose.x + cos_a * pose.y),
+        cos_a,
+        sin_a,
+        centre_x - (cos_a * pose.x + sin_a * pose.y),
+        -sin_a,
+        cos_a,
+        centre_y - (-sin_a * pose.x + cos_a * pose.y),
     )
 
 
@@ -79,8 +83,12 @@ def _frame_box(
     cos_a = math.cos(math.radians(pose.angle_deg)) * pose.scale
     sin_a = math.sin(math.radians(pose.angle_deg)) * pose.scale
     corners_x, corners_y = [], []
-    for dx, dy in ((-width / 2, -height / 2), (width / 2, -height / 2),
-                   (-width / 2, height / 2), (width / 2, height / 2)):
+    for dx, dy in (
+        (-width / 2, -height / 2),
+        (width / 2, -height / 2),
+        (-width / 2, height / 2),
+        (width / 2, height / 2),
+    ):
         corners_x.append(pose.x + cos_a * dx - sin_a * dy)
         corners_y.append(pose.y + sin_a * dx + cos_a * dy)
     left = max(math.floor(min(corners_x)) - 1, 0)

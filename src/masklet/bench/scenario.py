@@ -54,8 +54,12 @@ def _start_range(side: int) -> tuple[float, float]:
 
 
 def plan_target(
-    stage: Stage, config: SyntheticVideoConfig, sprite: Sprite, base_scale: float,
-    side: int, rng: np.random.Generator,
+    stage: Stage,
+    config: SyntheticVideoConfig,
+    sprite: Sprite,
+    base_scale: float,
+    side: int,
+    rng: np.random.Generator,
 ) -> Track:
     """Track of the target: in, out through edge ``side`` (-1 left, +1 right), back in."""
     u_out, u_in = exit_window(config)
@@ -82,8 +86,12 @@ def meeting_times(config: SyntheticVideoConfig) -> tuple[float, float]:
 
 
 def plan_occluder(
-    stage: Stage, config: SyntheticVideoConfig, target: Track, base_scale: float,
-    side: int, rng: np.random.Generator,
+    stage: Stage,
+    config: SyntheticVideoConfig,
+    target: Track,
+    base_scale: float,
+    side: int,
+    rng: np.random.Generator,
 ) -> Track:
     """Track that starts opposite the target and sits on the target at both meeting times."""
     first, second = meeting_times(config)
@@ -108,8 +116,13 @@ def plan_wanderer(stage: Stage, base_scale: float, rng: np.random.Generator) -> 
 
 
 def plan_distractor(
-    stage: Stage, config: SyntheticVideoConfig, target: Track, sprite: Sprite,
-    base_scale: float, side: int, rng: np.random.Generator,
+    stage: Stage,
+    config: SyntheticVideoConfig,
+    target: Track,
+    sprite: Sprite,
+    base_scale: float,
+    side: int,
+    rng: np.random.Generator,
 ) -> Track:
     """Track that comes in through the target's exit edge and takes the target's place."""
     u_out, u_in = exit_window(config)

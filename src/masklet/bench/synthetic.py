@@ -137,7 +137,9 @@ def _make_sprites(
 
 
 def _plan_objects(
-    config: SyntheticVideoConfig, sprites: list[Sprite], base_scale: float,
+    config: SyntheticVideoConfig,
+    sprites: list[Sprite],
+    base_scale: float,
     rng: np.random.Generator,
 ) -> list[ObjectPlan]:
     """Tracks and roles of all objects; annotated ones get labels 1..N."""
@@ -160,8 +162,11 @@ def _plan_objects(
 
 
 def _render(
-    config: SyntheticVideoConfig, photo: Image.Image, camera: CameraPath,
-    plans: list[ObjectPlan], rng: np.random.Generator,
+    config: SyntheticVideoConfig,
+    photo: Image.Image,
+    camera: CameraPath,
+    plans: list[ObjectPlan],
+    rng: np.random.Generator,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """Render all frames; returns frames, label maps and unoccluded areas (T x N)."""
     size = (config.width, config.height)
@@ -193,29 +198,40 @@ def _first_frame_ok(labels: np.ndarray, areas: np.ndarray) -> bool:
 
 
 def make_synthetic_video(
-    library: PhotoLibrary, config: SyntheticVideoConfig, seed: int, index: int,
+    library: PhotoLibrary,
+    config: SyntheticVideoConfig,
+    seed: int,
+    index: int,
     cache: _PhotoCache | None = None,
 ) -> SyntheticVideo:
     """Render video ``index`` of dataset ``seed`` (deterministic in both)."""
     cache = cache or _PhotoCache(library)
     rng = np.random.default_rng([seed, index])
-    max_side = round(max(config.width, config.height) * config.camera_zoom
-                     * (1 + config.camera_pan) * 1.2)
+    max_side = round(
+        max(config.width, config.height) * config.camera_zoom * (1 + config.camera_pan) * 1.2
+    )
     for _ in range(MAX_ATTEMPTS):
         background = _pick(list(library.backgrounds), rng)
         photo = cache.rgb(background, max_side)
-        camera = plan_camera(photo.size, config.width / config.height, config.camera_pan,
-                             config.camera_zoom, rng)
+        camera = plan_camera(
+            photo.size, config.width / config.height, config.camera_pan, config.camera_zoom, rng
+        )
         sprites, base_scale = _make_sprites(cache, config, background, rng)
         plans = _plan_objects(config, sprites, base_scale, rng)
         frames, labels, areas = _render(config, photo, camera, plans, rng)
         if _first_frame_ok(labels[0], areas[0]):
-            sources = {"background": background.name,
-                       "objects": {str(p.label): p.sprite.source
-                                   for p in sorted(plans, key=lambda p: p.label) if p.label},
-                       "distractors": [p.sprite.source for p in plans if p.label == 0]}
-            return SyntheticVideo(f"synth_{index:03d}", tuple(frames), tuple(labels), areas,
-                                  sources)
+            sources = {
+                "background": background.name,
+                "objects": {
+                    str(p.label): p.sprite.source
+                    for p in sorted(plans, key=lambda p: p.label)
+                    if p.label
+                },
+                "distractors": [p.sprite.source for p in plans if p.label == 0],
+            }
+            return SyntheticVideo(
+                f"synth_{index:03d}", tuple(frames), tuple(labels), areas, sources
+            )
     raise InputError(f"could not place all objects visibly in frame 0 of video {index}")
 
 

@@ -120,9 +120,7 @@ def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:
     return result
 
 
-def region_similarity(
-    pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None
-) -> float:
+def region_similarity(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
     """Region similarity J (Jaccard index) of one frame of one object.
 
     ``J = |M ∩ G| / |M ∪ G|`` counted over non-void pixels; 1.0 when the union is empty.
@@ -190,9 +188,7 @@ def _boundary_window(boundary: np.ndarray) -> tuple[slice, slice]:
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
-def boundary_f_measure(
-    pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None
-) -> float:
+def boundary_f_measure(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
     """Boundary accuracy F of one frame of one object (DAVIS contour measure).
 
     Void pixels are set to background in both masks before their boundaries are taken.

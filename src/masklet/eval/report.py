@@ -93,8 +93,11 @@ def write_per_object_csv(result: EvaluationResult, path: str | Path) -> Path:
 
 
 def _statistics_json(stats: MetricStatistics) -> dict[str, float | None]:
-    return {"mean": _number(stats.mean), "recall": _number(stats.recall),
-            "decay": _number(stats.decay)}
+    return {
+        "mean": _number(stats.mean),
+        "recall": _number(stats.recall),
+        "decay": _number(stats.decay),
+    }
 
 
 def _object_json(obj: ObjectScores) -> dict[str, Any]:
