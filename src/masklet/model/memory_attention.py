@@ -8,11 +8,12 @@ Checkpoint keys live under `memory_attention.`.
 Speed notes:
 - when all objects share the frame (`current` batch 1, memory batch B), the first layer's
   self-attention and query projection run once for all objects;
-- rotary encoding is applied as two multiplies and an add with precomputed per-channel
-  factors, and to all memory frames at once.
-- The one-head rewrite softmax(QK^T)(M W_v^T + b_v) = (softmax(QK^T) M) W_v^T + b_v (value
-  product in 64 instead of 256 channels) was measured and not kept on CPU: PyTorch's fused
-  attention kernel needs equal query and value widths, and the unfused path is no faster.
+- rotary encoding is one complex multiply with precomputed factors, applied to all memory
+  frames at once.
+- without autograd, cross-attention uses the one-head rewrite softmax(QK^T)(M W_v^T + b_v) =
+  (softmax(QK^T) M) W_v^T + b_v: the value product runs in 64 instead of 256 channels, in
+  `blocked_attention` (PyTorch's fused CPU kernel needs equal query and value widths). With
+  autograd (training) the plain formulation runs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from masklet.model.blocked_attention import blocked_attention
 from masklet.model.position_encoding import axial_rotary_angles
 from masklet.model.transformer import Attention
 
@@ -41,11 +43,11 @@ class RoPEAttention(Attention):
     ) -> None:
         super().__init__(embedding_dim, num_heads, dropout=dropout, kv_in_dim=kv_in_dim)
         self.rope_theta = rope_theta
-        self._rotation_cache: dict[tuple[int, str], tuple[Tensor, Tensor]] = {}
+        self._rotation_cache: dict[tuple[int, str], Tensor] = {}
 
-    def rotation(self, num_tokens: int, device: torch.device) -> tuple[Tensor, Tensor]:
-        """Per-channel factors `(N, head_dim)`: rotated = x * cos + swap_pairs(x) * signed_sin,
-        for a square grid of `num_tokens` tokens."""
+    def rotation(self, num_tokens: int, device: torch.device) -> Tensor:
+        """Complex rotation factors `(N, head_dim/2)` for a square grid of `num_tokens`
+        tokens: channel pair (2i, 2i+1) of token t is multiplied by factor[t, i]."""
         key = (num_tokens, str(device))
         if key not in self._rotation_cache:
             side = math.isqrt(num_tokens)
@@ -53,25 +55,23 @@ class RoPEAttention(Attention):
                 raise ValueError(f"rotary attention needs a square grid, got {num_tokens} tokens")
             head_dim = self.internal_dim // self.num_heads
             angles = axial_rotary_angles(head_dim, side, side, self.rope_theta).to(device)
-            cos = angles.cos().repeat_interleave(2, dim=-1)
-            signed_sin = torch.stack((-angles.sin(), angles.sin()), dim=-1).flatten(-2)
-            self._rotation_cache[key] = (cos, signed_sin)
+            self._rotation_cache[key] = torch.polar(torch.ones_like(angles), angles)
         return self._rotation_cache[key]
 
     @staticmethod
-    def rotate(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
-        """Rotate channel pairs of `x (..., N, C)` (float32 math, result in x's dtype)."""
-        values = x.float()
-        swapped = values.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
-        return (values * cos + swapped * signed_sin).to(x.dtype)
+    def rotate(x: Tensor, factors: Tensor) -> Tensor:
+        """Rotate channel pairs of `x (..., N, C)` by complex `factors (N, C/2)` (float32
+        math, result in x's dtype); one complex multiply is a single pass over x."""
+        pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
+        return torch.view_as_real(pairs * factors).flatten(-2).to(x.dtype)
 
-    def rotate_frames(self, key: Tensor, num_rotated: int, cos: Tensor, sin: Tensor) -> Tensor:
+    def rotate_frames(self, key: Tensor, num_rotated: int, factors: Tensor) -> Tensor:
         """Rotate the first `num_rotated` keys of `key (B, heads, M, C)`, frame by frame."""
         if num_rotated <= 0:
             return key
         batch, heads, _, channels = key.shape
-        frames = key[:, :, :num_rotated].reshape(batch, heads, -1, cos.shape[0], channels)
-        rotated = self.rotate(frames, cos, sin).flatten(2, 3)
+        frames = key[:, :, :num_rotated].reshape(batch, heads, -1, factors.shape[0], channels)
+        rotated = self.rotate(frames, factors).flatten(2, 3)
         return torch.cat([rotated, key[:, :, num_rotated:]], dim=2)
 
     def forward_self(self, x: Tensor) -> Tensor:
@@ -79,10 +79,10 @@ class RoPEAttention(Attention):
         query = self.split_heads(self.q_proj(x))
         key = self.split_heads(self.k_proj(x))
         value = self.split_heads(self.v_proj(x))
-        cos, sin = self.rotation(query.shape[-2], query.device)
+        factors = self.rotation(query.shape[-2], query.device)
         dropout = self.dropout if self.training else 0.0
         out = F.scaled_dot_product_attention(
-            self.rotate(query, cos, sin), self.rotate(key, cos, sin), value, dropout_p=dropout
+            self.rotate(query, factors), self.rotate(key, factors), value, dropout_p=dropout
         )
         return self.out_proj(self.merge_heads(out))
 
@@ -90,15 +90,33 @@ class RoPEAttention(Attention):
         self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_k_exclude_rope: int
     ) -> Tensor:
         """Cross-attention of `x (1|B, N, C)` to `memory (B, M, C_mem)` (keys: memory + pos)."""
+        if self.num_heads == 1 and not torch.is_grad_enabled():
+            return self._forward_memory_narrow_values(x, memory, memory_pos, num_k_exclude_rope)
         query = self.split_heads(self.q_proj(x))
-        cos, sin = self.rotation(query.shape[-2], query.device)
-        query = self.rotate(query, cos, sin).expand(memory.shape[0], -1, -1, -1)
+        factors = self.rotation(query.shape[-2], query.device)
+        query = self.rotate(query, factors).expand(memory.shape[0], -1, -1, -1)
         key = self.split_heads(self.k_proj(memory + memory_pos))
-        key = self.rotate_frames(key, key.shape[-2] - num_k_exclude_rope, cos, sin)
+        key = self.rotate_frames(key, key.shape[-2] - num_k_exclude_rope, factors)
         value = self.split_heads(self.v_proj(memory))
         dropout = self.dropout if self.training else 0.0
         out = self.merge_heads(F.scaled_dot_product_attention(query, key, value, dropout_p=dropout))
         return self.out_proj(out)
+
+    def _forward_memory_narrow_values(
+        self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_k_exclude_rope: int
+    ) -> Tensor:
+        """`forward_memory` for one head without autograd: the value and output projections
+        are applied after attention, to the 64-wide attended memory, as one fused linear map
+        (W_o W_v, W_o b_v + b_o); see `blocked_attention`."""
+        query = self.q_proj(x)
+        factors = self.rotation(query.shape[-2], query.device)
+        query = self.rotate(query, factors) * query.shape[-1] ** -0.5
+        key = self.k_proj(memory + memory_pos)
+        key = self.rotate_frames(key[:, None], key.shape[-2] - num_k_exclude_rope, factors)
+        attended = blocked_attention(query, key[:, 0], memory)
+        weight = self.out_proj.weight @ self.v_proj.weight
+        bias = self.out_proj.weight @ self.v_proj.bias + self.out_proj.bias
+        return F.linear(attended.to(x.dtype), weight, bias)
 
 
 class MemoryAttentionLayer(nn.Module):

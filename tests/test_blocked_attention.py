@@ -1,0 +1,96 @@
+"""Blocked (online-softmax) attention and the narrow-value memory cross-attention."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from masklet.model.blocked_attention import blocked_attention
+from masklet.model.memory_attention import RoPEAttention
+
+
+def reference_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+) -> torch.Tensor:
+    """softmax(query key^T) value in float64 (query already scaled)."""
+    scores = query.double() @ key.double().transpose(-1, -2)
+    return (scores.softmax(-1) @ value.double()).float()
+
+
+@pytest.mark.parametrize(
+    ("query_batch", "batch", "num_queries", "num_keys", "block_queries", "block_keys"),
+    [
+        (1, 3, 50, 130, 16, 32),
+        (2, 2, 64, 64, 64, 64),
+        (1, 1, 7, 300, 5, 1000),
+        (1, 2, 33, 97, 8, 7),
+    ],
+)
+def test_blocked_attention_matches_softmax(
+    query_batch: int,
+    batch: int,
+    num_queries: int,
+    num_keys: int,
+    block_queries: int,
+    block_keys: int,
+) -> None:
+    generator = torch.Generator().manual_seed(num_keys)
+    query = torch.randn(query_batch, num_queries, 32, generator=generator)
+    key = torch.randn(batch, num_keys, 32, generator=generator)
+    value = torch.randn(batch, num_keys, 8, generator=generator)
+    got = blocked_attention(query, key, value, block_queries, block_keys)
+    assert got.shape == (batch, num_queries, 8)
+    torch.testing.assert_close(got, reference_attention(query, key, value), atol=2e-6, rtol=1e-5)
+
+
+def test_blocked_attention_rescales_when_a_later_block_dominates() -> None:
+    # Scores grow by ~200 per key block: without rescaling exp() would overflow.
+    query = torch.ones(1, 4, 2)
+    key = torch.arange(0, 40, dtype=torch.float32).repeat_interleave(2).view(1, 40, 2) * 10.0
+    value = torch.randn(1, 40, 3)
+    got = blocked_attention(query, key, value, block_queries=3, block_keys=10)
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, reference_attention(query, key, value))
+
+
+def test_blocked_attention_rejects_empty_keys() -> None:
+    with pytest.raises(ValueError, match="at least one key"):
+        blocked_attention(torch.zeros(1, 3, 4), torch.zeros(1, 0, 4), torch.zeros(1, 0, 2))
+
+
+@pytest.mark.parametrize("query_batch", [1, 2])
+def test_narrow_value_cross_attention_equals_plain_path(query_batch: int) -> None:
+    torch.manual_seed(0)
+    attention = RoPEAttention(64, kv_in_dim=16).eval()
+    x = torch.randn(query_batch, 16, 64)
+    memory = torch.randn(2, 3 * 16 + 8, 16)
+    memory_pos = torch.randn_like(memory)
+    with torch.enable_grad():  # autograd on: the plain multiply-then-attend formulation
+        plain = attention.forward_memory(x, memory, memory_pos, 8)
+    with torch.no_grad():
+        narrow = attention.forward_memory(x, memory, memory_pos, 8)
+    torch.testing.assert_close(narrow, plain.detach(), atol=2e-6, rtol=1e-5)
+
+
+def test_narrow_value_path_under_bf16_autocast_stays_close() -> None:
+    torch.manual_seed(1)
+    attention = RoPEAttention(64, kv_in_dim=16).eval()
+    x, memory = torch.randn(1, 16, 64), torch.randn(1, 2 * 16, 16)
+    with torch.no_grad():
+        full = attention.forward_memory(x, memory, torch.zeros_like(memory), 0)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = attention.forward_memory(x, memory, torch.zeros_like(memory), 0)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - full).abs().max() < 0.05 * full.abs().max()
+
+
+def test_rotation_is_a_rotation() -> None:
+    attention = RoPEAttention(64)
+    factors = attention.rotation(16, torch.device("cpu"))
+    x = torch.randn(2, 16, 64)
+    rotated = RoPEAttention.rotate(x, factors)
+    # Pairwise rotations keep each channel pair's length; token 0 (angle 0) is unchanged.
+    torch.testing.assert_close(
+        rotated.unflatten(-1, (-1, 2)).norm(dim=-1), x.unflatten(-1, (-1, 2)).norm(dim=-1)
+    )
+    torch.testing.assert_close(rotated[:, 0], x[:, 0])
