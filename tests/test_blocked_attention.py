@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from masklet.model.blocked_attention import blocked_attention
-from masklet.model.memory_attention import RoPEAttention
+from masklet.model.memory_attention import RoPEAttention, narrow_value_attention
 
 
 def reference_attention(
@@ -94,3 +94,21 @@ def test_rotation_is_a_rotation() -> None:
         rotated.unflatten(-1, (-1, 2)).norm(dim=-1), x.unflatten(-1, (-1, 2)).norm(dim=-1)
     )
     torch.testing.assert_close(rotated[:, 0], x[:, 0])
+
+
+def test_blocked_attention_keeps_tiny_later_blocks() -> None:
+    # Later key blocks score far below the first block's maximum: their weights underflow.
+    query = torch.ones(1, 3, 2)
+    key = torch.cat([torch.full((1, 4, 2), 50.0), torch.full((1, 8, 2), -50.0)], dim=1)
+    value = torch.randn(1, 12, 3)
+    got = blocked_attention(query, key, value, block_queries=2, block_keys=4)
+    torch.testing.assert_close(got, reference_attention(query, key, value))
+
+
+def test_narrow_value_attention_paths_agree() -> None:
+    torch.manual_seed(2)
+    query, key, value = torch.randn(1, 20, 16) / 4, torch.randn(3, 40, 16), torch.randn(3, 40, 4)
+    blocked = narrow_value_attention(query, key, value, blocked=True)
+    fused = narrow_value_attention(query, key, value, blocked=False)
+    assert blocked.shape == fused.shape == (3, 20, 4)
+    torch.testing.assert_close(blocked, fused, atol=2e-6, rtol=1e-5)

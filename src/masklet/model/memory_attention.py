@@ -113,10 +113,24 @@ class RoPEAttention(Attention):
         query = self.rotate(query, factors) * query.shape[-1] ** -0.5
         key = self.k_proj(memory + memory_pos)
         key = self.rotate_frames(key[:, None], key.shape[-2] - num_k_exclude_rope, factors)
-        attended = blocked_attention(query, key[:, 0], memory)
+        attended = narrow_value_attention(query, key[:, 0], memory)
         weight = self.out_proj.weight @ self.v_proj.weight
         bias = self.out_proj.weight @ self.v_proj.bias + self.out_proj.bias
         return F.linear(attended.to(x.dtype), weight, bias)
+
+
+def narrow_value_attention(
+    query: Tensor, key: Tensor, value: Tensor, blocked: bool | None = None
+) -> Tensor:
+    """softmax(query key^T) value for pre-scaled `query (1|B, N, C)`, `key (B, M, C)` and
+    narrower `value (B, M, V)` -> `(B, N, V)`. `blocked` (default: on CPU) picks
+    `blocked_attention`; otherwise PyTorch's attention runs (GPU kernels take unequal widths)."""
+    use_blocked = query.device.type == "cpu" if blocked is None else blocked
+    if use_blocked:
+        return blocked_attention(query, key, value)
+    query = query.expand(key.shape[0], -1, -1)[:, None]
+    attended = F.scaled_dot_product_attention(query, key[:, None], value[:, None], scale=1.0)
+    return attended[:, 0]
 
 
 class MemoryAttentionLayer(nn.Module):
