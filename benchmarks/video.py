@@ -6,8 +6,6 @@ decoded with PyAV, resized to a square and written once as a JPEG folder that bo
 1. time per tracked frame, 1 object, fp32 and under CPU bfloat16 autocast: the median over all
    tracked frames, and over the frames where the memory bank is full (from tracked frame 7 on:
    the prompted frame + 6 previous ones), which is what every frame of a long video costs;
-   both predictors' generators are advanced alternately, one frame each, so load changes hit
-   both alike;
 2. FLOPs per tracked frame (`FlopCounterMode`, plus PyTorch's fused CPU attention, which it
    does not count) on the last, full-memory frame, and achieved GFLOP/s as a share of a matmul
    peak measured in the same run, per dtype;
@@ -15,6 +13,10 @@ decoded with PyAV, resized to a square and written once as a JPEG folder that bo
 4. peak RSS for a short and a long video (60 vs 600 frames at 512 px by default), each
    configuration in its own subprocess (its peak RSS: `VmHWM`, see `peak_rss_kib`).
 
+Each implementation runs in its own worker process, as its users run it (masklet's predictors
+keep freed memory in glibc's heap, see `masklet.runtime.keep_freed_cpu_memory`; the reference
+uses the default allocator; `--same-allocator` runs masklet with the default one too); the
+parent advances the workers alternately, one frame each (`lockstep.py`).
 Ratios are masklet / reference, measured in the same run. Hole filling is off on both sides
 (the reference skips it on CPU). The reference decodes every frame in `init_state`, masklet
 on demand, so masklet's per-frame time includes reading one JPEG.
@@ -39,18 +41,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import masklet
-from masklet.runtime import autocast_for, cpu_has_native_bf16
+from lockstep import FrameRun, Worker, lockstep_runs, serve
+from masklet.runtime import SYSTEM_MALLOC_VARIABLE, autocast_for, cpu_has_native_bf16
 from oracle import build_oracle_video_predictor, oracle_checkpoint
 
 DEFAULT_VIDEO = Path.home() / ".cache" / "masklet-samples" / "videos" / "vtest.avi"
 CPU = torch.device("cpu")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-Predictors = dict[str, Any]
 
 
 # ---------------------------------------------------------------- video and predictors
@@ -75,13 +77,24 @@ def write_frame_folder(video: Path, folder: Path, num_frames: int, size: int) ->
     return folder
 
 
-def build_pair(preset: str, size: int, directory: str) -> Predictors:
-    """Both video predictors with the same random weights, hole filling off."""
-    checkpoint = oracle_checkpoint(preset, size, directory)
-    ours = masklet.build_sam2_video_predictor(
-        preset, checkpoint=checkpoint, image_size=size, fill_hole_area=0
-    )
-    return {"masklet": ours, "reference": build_oracle_video_predictor(preset, size)}
+def make_predictor(impl: str, preset: str, size: int, checkpoint: str) -> Any:
+    """One video predictor on the shared random weights, hole filling off."""
+    if impl == "masklet":
+        return masklet.build_sam2_video_predictor(
+            preset, checkpoint=checkpoint, image_size=size, fill_hole_area=0
+        )
+    return build_oracle_video_predictor(preset, size)
+
+
+def start_workers(args: argparse.Namespace, checkpoint: Path) -> list[Worker]:
+    """One worker process per implementation (see `lockstep`)."""
+    workers = []
+    for impl in ("masklet", "reference"):
+        command = [sys.executable, __file__, "--worker", impl, "--preset", args.preset]
+        command += ["--size", str(args.size), "--worker-checkpoint", str(checkpoint)]
+        env = {SYSTEM_MALLOC_VARIABLE: "1"} if args.same_allocator else None
+        workers.append(Worker(impl, command, env))
+    return workers
 
 
 def object_clicks(num_objects: int, size: int) -> list[tuple[float, float]]:
@@ -116,81 +129,6 @@ def precision(dtype: torch.dtype) -> AbstractContextManager[None]:
 FULL_MEMORY_FROM = 7
 
 
-def cpu_attention_flops(
-    query_shape: Any, key_shape: Any, value_shape: Any, *_: Any, **__: Any
-) -> int:
-    """FLOPs of PyTorch's fused CPU attention, which `FlopCounterMode` does not count."""
-    return int(sdpa_flop_count(query_shape, key_shape, value_shape))
-
-
-def flop_counter() -> FlopCounterMode:
-    cpu_flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    return FlopCounterMode(display=False, custom_mapping={cpu_flash: cpu_attention_flops})
-
-
-class FrameRun:
-    """Per-frame seconds of one propagation; one frame (`count_flops_at`) runs under a FLOP
-    counter instead of being timed."""
-
-    def __init__(self, generator: Iterator[Any], count_flops_at: int | None) -> None:
-        self.generator = generator
-        self.count_flops_at = count_flops_at
-        self.seconds: dict[int, float] = {}
-        self.flops = 0.0
-        self.index = 0
-
-    def advance(self) -> bool:
-        """Run one frame; False once the propagation is over."""
-        counting = self.index == self.count_flops_at
-        counter = flop_counter() if counting else None
-        start = time.perf_counter()
-        try:
-            if counter is not None:
-                with counter:
-                    next(self.generator)
-                self.flops = float(counter.get_total_flops())
-            else:
-                next(self.generator)
-        except StopIteration:
-            return False
-        if not counting:
-            self.seconds[self.index] = time.perf_counter() - start
-        self.index += 1
-        return True
-
-    def median(self, first: int = 1) -> float:
-        """Median seconds over tracked frames from `first` on (frame 0 is the prompted one)."""
-        return statistics.median(t for i, t in self.seconds.items() if i >= first)
-
-
-def interleaved_runs(
-    generators: dict[str, Iterator[Any]], count_flops_at: int | None = None
-) -> dict[str, FrameRun]:
-    """Advance the generators alternately, one frame each, so load changes hit all alike."""
-    runs = {name: FrameRun(generator, count_flops_at) for name, generator in generators.items()}
-    running = dict(runs)
-    while running:
-        for name, run in list(running.items()):
-            if not run.advance():
-                del running[name]
-    return runs
-
-
-def tracked_runs(
-    predictors: Predictors,
-    folder: Path,
-    num_objects: int,
-    size: int,
-    dtype: torch.dtype,
-    count_flops_at: int | None = None,
-) -> dict[str, FrameRun]:
-    with torch.inference_mode(), precision(dtype):
-        generators = {
-            name: prompted_tracking(p, folder, num_objects, size) for name, p in predictors.items()
-        }
-        return interleaved_runs(generators, count_flops_at)
-
-
 def matmul_peak(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
     """FLOP/s of an n x n x n matmul in `dtype` (median of `runs`)."""
     a = torch.randn(n, n).to(dtype)
@@ -208,14 +146,14 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, runs: int = 5) -> float:
 
 
 def bench_per_frame(
-    predictors: Predictors, folder: Path, size: int, dtype_labels: list[str]
+    workers: list[Worker], folder: Path, size: int, dtype_labels: list[str]
 ) -> None:
     runs: dict[tuple[str, str], FrameRun] = {}
     peaks: dict[str, float] = {}
     for label in dtype_labels:
         # FLOPs are counted on the last frame, with the memory bank full; it is not timed.
         count_at = len(list(folder.iterdir())) - 1
-        for name, run in tracked_runs(predictors, folder, 1, size, DTYPES[label], count_at).items():
+        for name, run in lockstep_runs(workers, folder, 1, size, label, count_at).items():
             runs[(name, label)] = run
         peaks[label] = matmul_peak(DTYPES[label])
     print(f"\nper tracked frame, 1 object, {size}px, medians over the propagated frames")
@@ -241,13 +179,11 @@ def bench_per_frame(
     )
 
 
-def bench_objects(
-    predictors: Predictors, folder: Path, size: int, object_counts: list[int]
-) -> None:
+def bench_objects(workers: list[Worker], folder: Path, size: int, object_counts: list[int]) -> None:
     print(f"\nper tracked frame vs number of objects, fp32, {size}px, median over tracked frames")
     print(f"{'objects':>7} {'masklet ms':>10} {'reference ms':>12} {'masklet/ref':>11}")
     for count in object_counts:
-        runs = tracked_runs(predictors, folder, count, size, torch.float32)
+        runs = lockstep_runs(workers, folder, count, size, "fp32")
         ours, theirs = runs["masklet"].median(), runs["reference"].median()
         print(f"{count:7d} {ours * 1e3:10.1f} {theirs * 1e3:12.1f} {ours / theirs:11.2f}")
 
@@ -268,12 +204,7 @@ def peak_rss_kib() -> float:
 def rss_child(impl: str, preset: str, size: int, folder: str, checkpoint: str) -> None:
     """Subprocess body: build one predictor, track 1 object through the whole folder, print
     the process's peak RSS (MiB) and wall time as JSON."""
-    if impl == "masklet":
-        predictor: Any = masklet.build_sam2_video_predictor(
-            preset, checkpoint=checkpoint, image_size=size, fill_hole_area=0
-        )
-    else:
-        predictor = build_oracle_video_predictor(preset, size)
+    predictor = make_predictor(impl, preset, size, checkpoint)
     start = time.perf_counter()
     frames = 0
     with torch.inference_mode():
@@ -346,7 +277,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rss-frames", type=int, nargs="+", default=[60, 600])
     parser.add_argument("--skip", nargs="*", default=[], choices=["frame", "objects", "rss"])
     parser.add_argument("--quick", action="store_true", help="tiny smoke run of every section")
+    parser.add_argument(
+        "--same-allocator",
+        action="store_true",
+        help=f"run masklet with the default C allocator too ({SYSTEM_MALLOC_VARIABLE}=1)",
+    )
     parser.add_argument("--rss-child", choices=["masklet", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["masklet", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker-checkpoint", help=argparse.SUPPRESS)
     parser.add_argument("--rss-folder", help=argparse.SUPPRESS)
     parser.add_argument("--rss-checkpoint", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -368,6 +306,10 @@ def main() -> None:
     if args.rss_child:
         rss_child(args.rss_child, args.preset, args.rss_size, args.rss_folder, args.rss_checkpoint)
         return
+    if args.worker:
+        predictor = make_predictor(args.worker, args.preset, args.size, args.worker_checkpoint)
+        serve(predictor, prompted_tracking, lambda label: precision(DTYPES[label]))
+        return
     if not args.video.exists():
         raise SystemExit(f"{args.video} not found: run ../shared/data/fetch-samples.sh first")
     print(
@@ -381,18 +323,23 @@ def main() -> None:
         object_folder = write_frame_folder(
             args.video, Path(directory) / "objects", args.object_frames + 1, args.size
         )
-        needs_pair = not {"frame", "objects"} <= set(args.skip)
-        predictors = build_pair(args.preset, args.size, directory) if needs_pair else {}
-        run_section(
-            "frame",
-            args,
-            lambda: bench_per_frame(predictors, frame_folder, args.size, args.dtypes),
-        )
-        run_section(
-            "objects",
-            args,
-            lambda: bench_objects(predictors, object_folder, args.size, args.objects),
-        )
+        workers: list[Worker] = []
+        if not {"frame", "objects"} <= set(args.skip):
+            workers = start_workers(args, oracle_checkpoint(args.preset, args.size, directory))
+        try:
+            run_section(
+                "frame",
+                args,
+                lambda: bench_per_frame(workers, frame_folder, args.size, args.dtypes),
+            )
+            run_section(
+                "objects",
+                args,
+                lambda: bench_objects(workers, object_folder, args.size, args.objects),
+            )
+        finally:
+            for worker in workers:
+                worker.close()
         run_section("rss", args, lambda: bench_rss(args, directory))
 
 

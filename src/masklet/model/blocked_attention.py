@@ -41,7 +41,7 @@ def blocked_attention(
         raise ValueError("attention needs at least one key")
     batch, num_queries = key.shape[0], query.shape[1]
     out = torch.empty(batch, num_queries, value.shape[-1], device=query.device)
-    key_t = key.transpose(-1, -2).contiguous()
+    key_t = key.transpose(-1, -2)
     for start in range(0, num_queries, block_queries):
         rows = query[:, start : start + block_queries]
         out[:, start : start + block_queries] = _attend_rows(rows, key_t, value, block_keys)

@@ -19,6 +19,7 @@ from masklet.model.sam2 import ImageFeatures, SAM2Model
 from masklet.postprocess import fill_holes, small_components
 from masklet.predictors.preprocess import image_to_array, preprocess_image
 from masklet.predictors.prompts import PromptTensors, prepare_prompts
+from masklet.runtime import keep_freed_memory_for
 
 #: Low-resolution logits returned to the user are clamped to this range (reference behaviour).
 LOW_RES_LOGIT_LIMIT = 32.0
@@ -42,6 +43,7 @@ class SAM2ImagePredictor:
         max_sprinkle_area: float = 0.0,
     ) -> None:
         self.model = model
+        keep_freed_memory_for(model)
         self.mask_threshold = mask_threshold
         self.max_hole_area = max_hole_area
         self.max_sprinkle_area = max_sprinkle_area

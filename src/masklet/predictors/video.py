@@ -21,6 +21,7 @@ from masklet.postprocess import non_overlapping
 from masklet.predictors.preprocess import preprocess_image
 from masklet.predictors.tracking import MASK_PROMPT_LOGIT_LIMIT, FrameTracker
 from masklet.predictors.video_prompts import mask_prompt, point_prompt
+from masklet.runtime import keep_freed_memory_for
 from masklet.session.objects import ObjectRegistry, ObjectTrack, PointPrompt
 from masklet.session.state import FeatureCache, VideoState
 
@@ -46,6 +47,7 @@ class SAM2VideoPredictor:
         feature_cache_size: int = 2,
     ) -> None:
         self.model = model
+        keep_freed_memory_for(model)
         self.tracker = FrameTracker(model, fill_hole_area)
         self.non_overlap_masks = non_overlap_masks
         self.feature_cache_size = feature_cache_size
