@@ -180,12 +180,19 @@ def bench_per_frame(
 
 
 def bench_objects(workers: list[Worker], folder: Path, size: int, object_counts: list[int]) -> None:
-    print(f"\nper tracked frame vs number of objects, fp32, {size}px, median over tracked frames")
-    print(f"{'objects':>7} {'masklet ms':>10} {'reference ms':>12} {'masklet/ref':>11}")
+    full_memory = len(list(folder.iterdir())) > FULL_MEMORY_FROM + 1
+    print(f"\nper tracked frame vs number of objects, fp32, {size}px, medians (ms)")
+    header = f"{'objects':>7} {'masklet all':>11} {'reference all':>13} {'ratio all':>9}"
+    print(
+        header + (f" {'masklet full':>12} {'reference full':>14} {'ratio full':>10}" * full_memory)
+    )
     for count in object_counts:
         runs = lockstep_runs(workers, folder, count, size, "fp32")
-        ours, theirs = runs["masklet"].median(), runs["reference"].median()
-        print(f"{count:7d} {ours * 1e3:10.1f} {theirs * 1e3:12.1f} {ours / theirs:11.2f}")
+        line = f"{count:7d}"
+        for first in [1, FULL_MEMORY_FROM] if full_memory else [1]:
+            ours, theirs = runs["masklet"].median(first), runs["reference"].median(first)
+            line += f" {ours * 1e3:11.0f} {theirs * 1e3:13.0f} {ours / theirs:9.2f}"
+        print(line)
 
 
 def peak_rss_kib() -> float:
