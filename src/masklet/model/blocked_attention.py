@@ -41,10 +41,15 @@ def blocked_attention(
         raise ValueError("attention needs at least one key")
     batch, num_queries = key.shape[0], query.shape[1]
     out = torch.empty(batch, num_queries, value.shape[-1], device=query.device)
-    key_t = key.transpose(-1, -2)
-    for start in range(0, num_queries, block_queries):
-        rows = query[:, start : start + block_queries]
-        out[:, start : start + block_queries] = _attend_rows(rows, key_t, value, block_keys)
+    # One object at a time keeps the score tile at block_queries x block_keys, in cache.
+    for item in range(batch):
+        queries = query[item if query.shape[0] > 1 else 0]
+        key_t = key[item].t()
+        for start in range(0, num_queries, block_queries):
+            rows = queries[start : start + block_queries]
+            out[item, start : start + block_queries] = _attend_rows(
+                rows, key_t, value[item], block_keys
+            )
     return out
 
 
@@ -61,7 +66,7 @@ def _attend_rows(rows: Tensor, key_t: Tensor, value: Tensor, block_keys: int) ->
     row_max = scores.amax(-1, keepdim=True)
     weights = scores.sub_(row_max).exp_()
     row_sum = weights.sum(-1, keepdim=True)
-    accumulated = torch.matmul(weights, value[:, :block_keys]).float()
+    accumulated = torch.matmul(weights, value[:block_keys]).float()
     for start in range(block_keys, key_t.shape[-1], block_keys):
         weights = _block_scores(rows, key_t, start, block_keys).sub_(row_max).exp_()
         block_sum = weights.sum(-1, keepdim=True)
@@ -75,10 +80,10 @@ def _attend_rows(rows: Tensor, key_t: Tensor, value: Tensor, block_keys: int) ->
             weights = scores.sub_(row_max).exp_()
             block_sum = weights.sum(-1, keepdim=True)
         row_sum.add_(block_sum)
-        accumulated.add_(torch.matmul(weights, value[:, start : start + block_keys]).float())
+        accumulated.add_(torch.matmul(weights, value[start : start + block_keys]).float())
     return accumulated.div_(row_sum)
 
 
 def _block_scores(rows: Tensor, key_t: Tensor, start: int, block_keys: int) -> Tensor:
-    """float32 scores of `rows (1|B, n, C)` against keys `start:start+block_keys`."""
+    """float32 scores of `rows (n, C)` against keys `start:start+block_keys` of `key_t (C, M)`."""
     return torch.matmul(rows, key_t[..., start : start + block_keys]).float()
