@@ -4,7 +4,7 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip
 STAMP := .venv/.installed
 
-.PHONY: setup test lint demo bench-image clean
+.PHONY: setup test lint demo bench-image bench-video clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv .venv
@@ -28,6 +28,10 @@ demo: $(STAMP)
 
 bench-image: $(STAMP)
 	$(PY) benchmarks/image.py
+
+# Needs vtest.avi from ../shared/data/fetch-samples.sh (see benchmarks/video.py --help).
+bench-video: $(STAMP)
+	$(PY) benchmarks/video.py
 
 clean:
 	rm -rf .venv build dist src/*.egg-info

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 import masklet
 from masklet.config import PRESETS, HieraConfig, SAM2Config, get_config
-from masklet.errors import ConfigError
+from masklet.errors import ConfigError, PredictorStateError
 from masklet.model.sam2 import SAM2Model
 from masklet.postprocess import connected_components, fill_holes, remove_sprinkles
 
@@ -193,3 +194,15 @@ def test_image_postprocess_finds_specks_before_filling_holes() -> None:
     out = predictor._postprocess(logits, (9, 9))
     assert (out[0, 0, 3:6, 3:6] > 0).sum() == 1  # the ring is gone, the filled hole stays
     assert out[0, 0, 4, 4] > 0
+
+
+def test_image_predictor_exposes_high_res_features(model: SAM2Model) -> None:
+    predictor = masklet.SAM2ImagePredictor(model)
+    with pytest.raises(PredictorStateError, match="set_image"):
+        predictor.get_high_res_features()
+    size = model.image_size
+    predictor.set_image(np.zeros((40, 60, 3), np.uint8))
+    stride4, stride8 = predictor.get_high_res_features()
+    assert stride4.shape[0] == stride8.shape[0] == 1
+    assert stride4.shape[-2:] == (size // 4, size // 4)
+    assert stride8.shape[-2:] == (size // 8, size // 8)

@@ -231,13 +231,11 @@ class SAM2AutomaticMaskGenerator:
         """One-click prompts `(B, 1, 2)` (+ optional `mask_input (B, 1, h, w)`) ->
         unclamped low-res logits `(B, C, h, w)` float32 and IoU predictions `(B, C)`."""
         embedding = self.predictor.get_image_embedding()
-        features = self.predictor._features  # set by set_image; the decoder needs its levels
-        assert features is not None
-        high_res = features.high_res_features
+        high_res = self.predictor.get_high_res_features()
         labels = torch.ones(model_points.shape[:2], dtype=torch.int32, device=model_points.device)
         decoded = self.predictor.model.decode_prompts(
             embedding,
-            (high_res[0], high_res[1]),
+            high_res,
             model_points,
             labels,
             mask_input,

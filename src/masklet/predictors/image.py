@@ -101,6 +101,12 @@ class SAM2ImagePredictor:
             raise PredictorStateError("an image must be set with set_image(...) first")
         return self._embedding
 
+    def get_high_res_features(self) -> tuple[Tensor, Tensor]:
+        """The decoder's stride-4 `(B, 32, S/4, S/4)` and stride-8 `(B, 64, S/8, S/8)` features
+        of the set image(s)."""
+        high_res = self._require_image(None).high_res_features
+        return high_res[0], high_res[1]
+
     def predict(
         self,
         point_coords: np.ndarray | None = None,
