@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -331,14 +332,14 @@ def test_cache_dir_selection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert w.default_cache_dir() == tmp_path / "home"
     assert {s.path.parent for s in w.list_weights()} == {tmp_path / "home"}
     monkeypatch.delenv(w.HOME_ENV)
-    monkeypatch.setattr(w.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert w.default_cache_dir() == tmp_path / "xdg" / "masklet"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert w.default_cache_dir() == Path.home() / ".cache" / "masklet"
-    monkeypatch.setattr(w.sys, "platform", "darwin")
+    monkeypatch.setattr(sys, "platform", "darwin")
     assert w.default_cache_dir() == Path.home() / "Library" / "Caches" / "masklet"
-    monkeypatch.setattr(w.sys, "platform", "win32")
+    monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
     assert w.default_cache_dir() == tmp_path / "local" / "masklet"
 
