@@ -19,8 +19,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-#: Queries and keys per block: 1024 x 1024 float32 scores = 4 MiB (measured best on a
-#: 2-core AVX-512 machine among 512-4096 for 4096 queries x 28736 keys).
+#: Queries and keys per block: 1024 x 1024 float32 scores = 4 MiB. On a 2-core AVX-512
+#: machine (4096 queries x 28736 keys) blocks from 512 to 2048 were within noise of each
+#: other; 4096-wide ones were slower.
 BLOCK_QUERIES = 1024
 BLOCK_KEYS = 1024
 #: Row sums of exp(score - kept maximum) above this mean the kept maximum is too small
