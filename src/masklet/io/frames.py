@@ -18,13 +18,13 @@ from __future__ import annotations
 import abc
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from masklet.errors import InputError
+from masklet.io.closing import Closing
 
 
 def as_rgb_frame(frame: Any, *, what: str = "frame") -> np.ndarray:
@@ -87,7 +87,7 @@ class FrameCache:
         self._frames.clear()
 
 
-class FrameSource(abc.ABC):
+class FrameSource(Closing, abc.ABC):
     """A sequence of RGB frames, read one at a time.
 
     Subclasses implement `num_frames`, `height`, `width`, `fps` and `get`; the base class
@@ -142,7 +142,7 @@ class FrameSource(abc.ABC):
         for index in indices:
             yield index, self.get(index)
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most sources hold no resources
+    def close(self) -> None:
         """Release files and decoders; the source cannot be used afterwards."""
 
     def __len__(self) -> int:
@@ -160,17 +160,6 @@ class FrameSource(abc.ABC):
     def __iter__(self) -> Iterator[np.ndarray]:
         for _, frame in self.iter_frames():
             yield frame
-
-    def __enter__(self) -> FrameSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _check_index(self, index: int) -> int:
         """Return `index` as an int if 0 <= index < num_frames, else raise `InputError`."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import av
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from masklet.errors import InputError
+from masklet.io.closing import Closing
 from masklet.io.frames import as_rgb_frame
 
 TAB10: tuple[tuple[int, int, int], ...] = (
@@ -149,7 +149,7 @@ def _default_codec(path: Path) -> str:
     return "libvpx-vp9" if path.suffix.lower() == ".webm" else "libx264"
 
 
-class VideoWriter:
+class VideoWriter(Closing):
     """Encode frames into a video file one at a time (streaming: nothing is buffered here).
 
     Args:
@@ -210,17 +210,6 @@ class VideoWriter:
         finally:
             self._container.close()
             self._container = None
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _open(self, height: int, width: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
