@@ -1,4 +1,4 @@
-"""Shared fixtures: oracle checkpoints (random weights in the official format) and images."""
+"""Shared fixtures: checkpoints (random weights in the official format) and images."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from masklet.config import PRESETS
+from masklet.model.sam2 import SAM2Model
 from oracle import oracle_available
 
 PARITY_IMAGE_SIZE = 256
@@ -27,6 +30,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("checkpoints")
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(checkpoint_dir: Path) -> Path:
+    """A random-weights sam2.1_hiera_t checkpoint in the official format (seed 0, made once)."""
+    path = checkpoint_dir / "masklet_random_sam2.1_hiera_t.pt"
+    torch.manual_seed(0)
+    torch.save({"model": SAM2Model(PRESETS["sam2.1_hiera_t"]).state_dict()}, path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from masklet.cli import main
-from masklet.config import PRESETS
 from masklet.io import read_indexed_png
-from masklet.model.sam2 import SAM2Model
 
 DATASET = Path(__file__).parent / "data" / "synthetic_davis"
 
 
-@pytest.fixture(scope="module")
-def checkpoint(checkpoint_dir: Path) -> Path:
-    path = checkpoint_dir / "masklet_random_sam2.1_hiera_t.pt"
-    if not path.exists():
-        torch.manual_seed(0)
-        state = SAM2Model(PRESETS["sam2.1_hiera_t"]).state_dict()
-        torch.save({"model": state}, checkpoint_dir / "partial.pt")
-        os.replace(checkpoint_dir / "partial.pt", path)
-    return path
-
-
 def test_bench_vos_runs_end_to_end(
-    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    random_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "bench"
-    args = ["bench", "vos", "--dataset", str(DATASET), "--checkpoint", str(checkpoint)]
+    args = ["bench", "vos", "--dataset", str(DATASET), "--checkpoint", str(random_checkpoint)]
     args += ["--image-size", "64", "--dtype", "float32", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out

@@ -10,12 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import masklet.cli
-from masklet.config import PRESETS
-from masklet.model.sam2 import SAM2Model
 
 NEW_COMMANDS = ("masklet.cli.track", "masklet.cli.segment", "masklet.cli.info")
 RUNNER = (
@@ -24,17 +21,6 @@ RUNNER = (
     "sys.exit(c.main(sys.argv[1:]))"
 )
 MODEL_ARGS = ("--image-size", "64", "--dtype", "float32", "--device", "cpu")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(checkpoint_dir: Path) -> Path:
-    path = checkpoint_dir / "masklet_random_sam2.1_hiera_t.pt"
-    if not path.exists():
-        torch.manual_seed(0)
-        state = SAM2Model(PRESETS["sam2.1_hiera_t"]).state_dict()
-        torch.save({"model": state}, checkpoint_dir / "partial.pt")
-        os.replace(checkpoint_dir / "partial.pt", path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +39,18 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_multimask_subprocess_keeps_three_masks(
-    image: Path, checkpoint: Path, tmp_path: Path
+    image: Path, random_checkpoint: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     command = [sys.executable, "-c", RUNNER, "segment", str(image), "--point", "25,35"]
-    command += ["--multimask", "--out", str(out), "--checkpoint", str(checkpoint), *MODEL_ARGS]
+    command += [
+        "--multimask",
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(random_checkpoint),
+        *MODEL_ARGS,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
@@ -72,7 +65,7 @@ def test_multimask_subprocess_keeps_three_masks(
 
 
 def test_points_box_and_mask_in_give_one_mask(
-    cli: None, image: Path, checkpoint: Path, tmp_path: Path
+    cli: None, image: Path, random_checkpoint: Path, tmp_path: Path
 ) -> None:
     rough = np.zeros((80, 96), dtype=np.uint8)
     rough[22:48, 12:38] = 255
@@ -80,7 +73,7 @@ def test_points_box_and_mask_in_give_one_mask(
     out = tmp_path / "out"
     args = ["segment", str(image), "--point", "25,35", "--point", "70,60,0"]
     args += ["--box", "5,15,45,55", "--mask-in", str(tmp_path / "rough.png"), "--out", str(out)]
-    assert masklet.cli.main([*args, "--checkpoint", str(checkpoint), *MODEL_ARGS]) == 0
+    assert masklet.cli.main([*args, "--checkpoint", str(random_checkpoint), *MODEL_ARGS]) == 0
     summary = json.loads((out / "scores.json").read_text())
     assert summary["masks"] == ["mask.png"] and len(summary["scores"]) == 1
     assert summary["labels"] == [1, 0] and summary["box"] == [5.0, 15.0, 45.0, 55.0]
@@ -89,11 +82,15 @@ def test_points_box_and_mask_in_give_one_mask(
 
 
 def test_bad_input_exits_2_with_one_line(
-    cli: None, image: Path, checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cli: None,
+    image: Path,
+    random_checkpoint: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    model = ["--out", str(tmp_path / "out"), "--checkpoint", str(checkpoint), *MODEL_ARGS]
+    model = ["--out", str(tmp_path / "out"), "--checkpoint", str(random_checkpoint), *MODEL_ARGS]
     cases = [
         ([str(tmp_path / "none.png"), "--point", "1,1"], "image not found"),
         ([str(tmp_path / "broken.png"), "--point", "1,1"], "cannot read image"),

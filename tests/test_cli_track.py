@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from pycocotools.coco import COCO
 
 import masklet.cli
-from masklet.config import PRESETS
 from masklet.errors import InputError
 from masklet.io import (
     VideoWriter,
@@ -29,7 +27,6 @@ from masklet.io import (
     voc_palette,
     write_indexed_png,
 )
-from masklet.model.sam2 import SAM2Model
 
 NEW_COMMANDS = ("masklet.cli.track", "masklet.cli.segment", "masklet.cli.info")
 # Runs the CLI with the new commands registered (a no-op once COMMAND_MODULES lists them).
@@ -40,17 +37,6 @@ RUNNER = (
 )
 HEIGHT, WIDTH, FPS = 80, 96, 10
 MODEL_ARGS = ("--image-size", "64", "--dtype", "float32", "--device", "cpu")
-
-
-def random_checkpoint(folder: Path) -> Path:
-    """A random-weights sam2.1_hiera_t checkpoint in the official format (made once)."""
-    path = folder / "masklet_random_sam2.1_hiera_t.pt"
-    if not path.exists():
-        torch.manual_seed(0)
-        state = SAM2Model(PRESETS["sam2.1_hiera_t"]).state_dict()
-        torch.save({"model": state}, folder / "partial.pt")
-        os.replace(folder / "partial.pt", path)
-    return path
 
 
 def write_video(path: Path, num_frames: int) -> Path:
@@ -72,11 +58,6 @@ def run_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def checkpoint(checkpoint_dir: Path) -> Path:
-    return random_checkpoint(checkpoint_dir)
-
-
-@pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "clip.mp4", 6)
 
@@ -90,7 +71,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def all_formats(
-    tmp_path_factory: pytest.TempPathFactory, video: Path, checkpoint: Path
+    tmp_path_factory: pytest.TempPathFactory, video: Path, random_checkpoint: Path
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("track") / "out"
     result = run_cli(
@@ -105,7 +86,7 @@ def all_formats(
         "--format",
         "davis,pngs,sav,coco,overlay",
         "--checkpoint",
-        checkpoint,
+        random_checkpoint,
         *MODEL_ARGS,
     )
     return out, result
@@ -168,7 +149,11 @@ def test_track_overlay_video(all_formats: tuple[Path, subprocess.CompletedProces
 
 
 def test_reverse_start_max_frames_and_mask_prompts_file(
-    cli: None, tmp_path: Path, video: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    cli: None,
+    tmp_path: Path,
+    video: Path,
+    random_checkpoint: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     labels = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
     labels[20:50, 30:60] = 3
@@ -179,7 +164,7 @@ def test_reverse_start_max_frames_and_mask_prompts_file(
     prompts.write_text(json.dumps({"prompts": [{"frame": 4, "obj": 3, "mask": "prompt.png"}]}))
     out = tmp_path / "out"
     args = ["track", str(video), "--prompts", str(prompts), "--out", str(out), "--reverse"]
-    args += ["--max-frames", "3", "--checkpoint", str(checkpoint), *MODEL_ARGS]
+    args += ["--max-frames", "3", "--checkpoint", str(random_checkpoint), *MODEL_ARGS]
     assert masklet.cli.main(args) == 0
     assert sorted(path.name for path in out.iterdir()) == ["00002.png", "00003.png", "00004.png"]
     written, kept = read_indexed_png(out / "00004.png")
@@ -188,12 +173,12 @@ def test_reverse_start_max_frames_and_mask_prompts_file(
     assert "over 3 frames (4..2)" in capsys.readouterr().out
 
 
-def test_ctrl_c_leaves_valid_partial_output(tmp_path: Path, checkpoint: Path) -> None:
+def test_ctrl_c_leaves_valid_partial_output(tmp_path: Path, random_checkpoint: Path) -> None:
     video = write_video(tmp_path / "long.mp4", 60)
     out = tmp_path / "out"
     command = [sys.executable, "-c", RUNNER, "track", str(video), "--prompt", "point=25:35"]
     command += ["--out", str(out), "--format", "davis,sav,coco,overlay"]
-    command += ["--checkpoint", str(checkpoint), *MODEL_ARGS]
+    command += ["--checkpoint", str(random_checkpoint), *MODEL_ARGS]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 90
@@ -216,11 +201,11 @@ def test_ctrl_c_leaves_valid_partial_output(tmp_path: Path, checkpoint: Path) ->
     assert probe_video(out / "long_overlay.mp4").frames == len(pngs)
 
 
-def _bad_inputs(tmp: Path, video: Path, checkpoint: Path) -> list[tuple[list[str], str]]:
+def _bad_inputs(tmp: Path, video: Path, random_checkpoint: Path) -> list[tuple[list[str], str]]:
     (tmp / "notvideo.mp4").write_text("hello")
     (tmp / "full").mkdir()
     (tmp / "full" / "keep.txt").write_text("x")
-    base = ["--out", str(tmp / "out"), "--checkpoint", str(checkpoint), *MODEL_ARGS]
+    base = ["--out", str(tmp / "out"), "--checkpoint", str(random_checkpoint), *MODEL_ARGS]
     point = ["--prompt", "point=10:10"]
     return [
         ([str(tmp / "missing.mp4"), *point, *base], "not found"),
@@ -241,9 +226,13 @@ def _bad_inputs(tmp: Path, video: Path, checkpoint: Path) -> list[tuple[list[str
 
 
 def test_bad_input_exits_2_with_one_line(
-    cli: None, tmp_path: Path, video: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    cli: None,
+    tmp_path: Path,
+    video: Path,
+    random_checkpoint: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for args, message in _bad_inputs(tmp_path, video, checkpoint):
+    for args, message in _bad_inputs(tmp_path, video, random_checkpoint):
         assert masklet.cli.main(["track", *args]) == 2, args
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and err.startswith("masklet: error: "), err
