@@ -150,9 +150,9 @@ def bench_per_frame(
 ) -> None:
     runs: dict[tuple[str, str], FrameRun] = {}
     peaks: dict[str, float] = {}
+    # FLOPs are counted on the last frame, with the memory bank full; it is not timed.
+    count_at = len(list(folder.iterdir())) - 1
     for label in dtype_labels:
-        # FLOPs are counted on the last frame, with the memory bank full; it is not timed.
-        count_at = len(list(folder.iterdir())) - 1
         for name, run in lockstep_runs(workers, folder, 1, size, label, count_at).items():
             runs[(name, label)] = run
         peaks[label] = matmul_peak(DTYPES[label])

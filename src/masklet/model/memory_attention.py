@@ -128,13 +128,13 @@ def narrow_value_attention(
     narrower `value (B, M, V)` -> `(B, N, V)`. `blocked` (default: on CPU) picks
     `blocked_attention`; otherwise PyTorch's attention runs (GPU kernels take unequal widths)."""
     use_blocked = query.device.type == "cpu" if blocked is None else blocked
-    if use_blocked and query.dtype != torch.float32 and not _multiplies_natively(query.dtype):
+    if use_blocked:
+        if query.dtype == torch.float32 or _multiplies_natively(query.dtype):
+            return blocked_attention(query, key, value)
         # Without bf16/fp16 units the CPU emulates low-precision matrix products at a third of
         # the float32 speed: the heaviest part of the frame is faster (and exact) in float32.
         with torch.autocast("cpu", enabled=False):
             return blocked_attention(query.float(), key.float(), value.float())
-    if use_blocked:
-        return blocked_attention(query, key, value)
     query = query.expand(key.shape[0], -1, -1)[:, None]
     attended = F.scaled_dot_product_attention(query, key[:, None], value[:, None], scale=1.0)
     return attended[:, 0]
