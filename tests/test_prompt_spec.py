@@ -54,7 +54,7 @@ def test_box_and_mask_with_label() -> None:
         ("point=1:2:3:4", "x:y or x:y:label"),
         ("point=1:2:5", "label must be 1"),
         ("point=nan:2", "not a finite number"),
-        ("frame=-1,point=1:2", "frame must be >= 0"),
+        ("frame=-x,point=1:2", "whole number"),
         ("frame=1.5,point=1:2", "whole number"),
         ("frame=0,frame=1,point=1:2", "frame given twice"),
         ("box=10:20:5:90", "x0 < x1"),

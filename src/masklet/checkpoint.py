@@ -7,6 +7,10 @@ file belongs to.
 
 from __future__ import annotations
 
+import pickle
+import re
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,24 +21,73 @@ from masklet.config import PRESETS, HieraConfig
 from masklet.errors import CheckpointError
 
 _LIST_LIMIT = 8
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip archive
+_PICKLE_PROTOCOL_OPCODE = 0x80  # the first byte of a legacy (pickle) torch.save file
+_FORBIDDEN_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")  # what weights_only refused to import
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
-    """Read the state dict from an official checkpoint file (or a bare state dict)."""
+    """Read the state dict from an official checkpoint file (or a bare state dict).
+
+    Only tensors and plain containers are unpickled (`torch.load(weights_only=True)`): a file
+    whose pickle names any other Python object, such as a function that would run a command,
+    is refused before anything in it runs.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. a note on the pickle protocol: not for users
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(_unpickling_problem(path, error)) from None
     except Exception as error:  # torch.load raises many types on damaged files
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (truncated or another format): "
-            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
-        ) from None
+        raise CheckpointError(_damage_problem(path, error)) from None
     state = payload.get("model", payload) if isinstance(payload, Mapping) else None
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not hold a SAM 2 state dict under the key 'model'")
     return dict(state)
+
+
+def _unpickling_problem(path: Path, error: pickle.UnpicklingError) -> str:
+    """The message for a pickle that `weights_only` refused, or a damaged one."""
+    text = str(error)
+    if "Weights only load failed" not in text:
+        return _damage_problem(path, error)
+    found = _FORBIDDEN_GLOBAL.search(text)
+    if found:
+        what = f"names the Python object {found.group(1)}, not a tensor"
+    else:
+        unsupported = [line for line in text.splitlines() if "nsupported" in line]
+        detail = f" ({unsupported[0].strip().rstrip('.')})" if unsupported else ""
+        what = f"holds more than tensors and plain containers{detail}"
+    return (
+        f"refusing to load {path}: its pickle {what}; loading it could run code, so masklet "
+        "loads only plain tensor checkpoints"
+    )
+
+
+def _damage_problem(path: Path, error: Exception) -> str:
+    """The message for a file `torch.load` could not read: empty, not a checkpoint, damaged."""
+    with path.open("rb") as stream:
+        head = stream.read(16)
+    if not head:
+        return f"{path} is not a readable PyTorch checkpoint: the file is empty"
+    is_zip = head.startswith(_ZIP_MAGIC)
+    if is_zip and not zipfile.is_zipfile(path):
+        return (
+            f"{path} is not a readable PyTorch checkpoint: it is truncated or damaged "
+            f"({path.stat().st_size} bytes, the end of its zip archive is missing); "
+            "download or copy it again"
+        )
+    if not is_zip and head[0] != _PICKLE_PROTOCOL_OPCODE:
+        return (
+            f"{path} is not a readable PyTorch checkpoint: it is not a zip or pickle file "
+            f"(it starts with {head!r})"
+        )
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"{path} is not a readable PyTorch checkpoint (truncated or damaged): {reason}"
 
 
 def identify_preset(state: Mapping[str, Tensor]) -> str | None:

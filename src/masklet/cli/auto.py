@@ -9,16 +9,15 @@ bbox xywh, predicted IoU, stability score, prompt point, crop box, file).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from masklet.build import build_sam2
 from masklet.cli.demo import DEFAULT_MODEL
+from masklet.io.files import make_output_folder, write_json, write_png
 from masklet.io.image_folder import load_rgb_image
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.automatic import SAM2AutomaticMaskGenerator
@@ -86,13 +85,12 @@ def _write_masks(out: Path, records: list[dict[str, Any]], label_png: bool) -> l
         labels = np.zeros((height, width), dtype=np.uint16)
         for index in reversed(range(len(records))):  # higher-ranked masks painted last
             labels[records[index]["segmentation"]] = index + 1
-        Image.fromarray(labels).save(out / "labels.png")
+        write_png(out / "labels.png", labels)
         return ["labels.png"] * len(records)
-    (out / "masks").mkdir(exist_ok=True)
     names = []
     for index, record in enumerate(records):
         name = f"masks/mask_{index:03d}.png"
-        Image.fromarray(record["segmentation"].astype(np.uint8) * 255).save(out / name)
+        write_png(out / name, record["segmentation"].astype(np.uint8) * 255)
         names.append(name)
     return names
 
@@ -103,13 +101,13 @@ def run(args: argparse.Namespace) -> int:
         model=None if args.checkpoint else model_name, checkpoint=args.checkpoint
     )
     image = _read_image(args.image)
+    make_output_folder(args.out)
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     model = build_sam2(model_name, checkpoint=checkpoint, image_size=args.image_size, device=device)
     generator = SAM2AutomaticMaskGenerator(model, **_generator_options(args))
     with torch.inference_mode(), autocast_for(device, dtype):
         records = generator.generate(image)
-    args.out.mkdir(parents=True, exist_ok=True)
     files = _write_masks(args.out, records, args.label_png)
     largest_first = sorted(range(len(records)), key=lambda i: -records[i]["area"])
     overlay = {
@@ -128,6 +126,6 @@ def run(args: argparse.Namespace) -> int:
             for record, name in zip(records, files)
         ],
     }
-    (args.out / "masks.json").write_text(json.dumps(summary, indent=2))
+    write_json(args.out / "masks.json", summary, indent=2)
     print(f"wrote {len(records)} masks to {args.out} (masks.json, overlay.png)")
     return 0

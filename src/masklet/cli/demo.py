@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _load_image(path: Path | None) -> np.ndarray:
     if path is None:
         with resources.as_file(resources.files("masklet") / "assets" / "chelsea.jpg") as bundled:
-            return np.asarray(Image.open(bundled).convert("RGB"))
+            return load_rgb_image(bundled)
     return load_rgb_image(path)
 
 

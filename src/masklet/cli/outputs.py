@@ -11,12 +11,13 @@
 PNG and video writers write each frame as soon as it is tracked. The JSON writers keep only
 the RLE strings (a few bytes per object and frame, no masks or frames) and write their file
 atomically on `close()` and every `flush_seconds`, so a valid file exists after an interrupt.
+Every file is written under a temporary name and renamed when complete (`masklet.io.files`),
+so a failed write (disk full, ...) leaves the files finished before it valid and raises a
+one-line `MaskletError` naming the file; `close_writers` finishes every writer regardless.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from masklet.errors import InputError
+from masklet.errors import InputError, MaskletError
+from masklet.io.files import write_json
 from masklet.io.masks import MAX_OBJECT_ID, masks_to_labels, write_indexed_png, write_object_pngs
 from masklet.io.rle import RLE, empty_rle, mask_to_rle
 from masklet.io.sav import SavAnnotation, sav_to_json_dict
@@ -60,14 +62,6 @@ def parse_formats(text: str) -> tuple[str, ...]:
             "(several: comma-separated)"
         )
     return names
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file next to `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(temporary, path)
 
 
 class MaskWriter:
@@ -139,7 +133,7 @@ class _JsonWriter(MaskWriter):
 
     def flush(self) -> None:
         """Write the file now (atomically)."""
-        write_json_atomic(self.path, self.to_json())
+        write_json(self.path, self.to_json())
         self._dirty = False
         self._last_flush = time.monotonic()
 
@@ -283,3 +277,16 @@ def create_writers(
         else:
             writers.append(OverlayWriter(out_dir / f"{meta.video_id}_overlay.mp4", meta))
     return writers
+
+
+def close_writers(writers: list[MaskWriter], raise_errors: bool = True) -> None:
+    """Close every writer, even after one of them fails, so each finishes what it can; then
+    raise the first failure, unless `raise_errors` is False (an earlier error is reported)."""
+    first_error: MaskletError | None = None
+    for writer in writers:
+        try:
+            writer.close()
+        except MaskletError as error:
+            first_error = first_error or error
+    if first_error is not None and raise_errors:
+        raise first_error

@@ -25,6 +25,8 @@ import numpy as np
 from PIL import Image
 
 from masklet.errors import InputError
+from masklet.io.files import describe_os_error
+from masklet.io.pil_images import read_mask_values
 
 _KEYS = ("frame", "obj", "point", "neg", "box", "mask", "label")
 _FILE_KEYS = ("frame", "obj", "points", "box", "mask", "label")
@@ -61,14 +63,32 @@ def _number(text: str, what: str) -> float:
     return value
 
 
-def _integer(value: Any, what: str, minimum: int = 0) -> int:
+def _integer(value: Any, what: str, minimum: int | None = 0) -> int:
     text = str(value).strip()
-    if isinstance(value, bool) or not text.lstrip("-").isdigit():
+    if isinstance(value, bool) or not text.removeprefix("-").isdigit():
         raise InputError(f"{what} must be a whole number, got {value!r}")
     number = int(text)
-    if number < minimum:
+    if minimum is not None and number < minimum:
         raise InputError(f"{what} must be >= {minimum}, got {number}")
     return number
+
+
+def _json_numbers(values: Any, what: str, field: str) -> list[Any]:
+    """The items of a JSON list field, checked to be JSON numbers (not strings, true, null)."""
+    if not isinstance(values, list):
+        raise InputError(f"{what}: {field} must be a list of numbers, got {json.dumps(values)}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"{what}: {field} must hold numbers, got {json.dumps(value)}")
+    return values
+
+
+def _json_integer(entry: dict[str, Any], key: str, default: int | None, what: str) -> Any:
+    """`entry[key]` (or `default`), checked to be a JSON whole number when given."""
+    value = entry.get(key, default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InputError(f"{what}: {key} must be a whole number, got {json.dumps(value)}")
+    return value
 
 
 def _point(values: Sequence[Any], what: str) -> tuple[tuple[float, float], int]:
@@ -125,7 +145,7 @@ def parse_prompt_spec(text: str) -> ObjectPrompt:
                 points.append(xy)
                 labels.append(0 if key == "neg" else label)
         elif key == "frame":
-            fields["frame"] = _integer(value, f"bad {what}: frame")
+            fields["frame"] = _integer(value, f"bad {what}: frame", minimum=None)
         elif key == "obj":
             fields["obj_id"] = _integer(value, f"bad {what}: obj")
         elif key == "box":
@@ -166,7 +186,7 @@ def _file_entry(entry: Any, index: int, folder: Path, path: Path) -> ObjectPromp
     if not isinstance(raw_points, list) or not all(isinstance(p, list) for p in raw_points):
         raise InputError(f"{what}: points must be a list of [x, y] or [x, y, label]")
     for raw in raw_points:
-        xy, label = _point(raw, what)
+        xy, label = _point(_json_numbers(raw, what, "a point"), what)
         points.append(xy)
         labels.append(label)
     box = entry.get("box")
@@ -175,13 +195,13 @@ def _file_entry(entry: Any, index: int, folder: Path, path: Path) -> ObjectPromp
     mask = entry.get("mask")
     if mask is not None and not isinstance(mask, str):
         raise InputError(f"{what}: mask must be a file path (relative to the JSON file)")
-    mask_label = entry.get("label")
+    mask_label = _json_integer(entry, "label", None, what)
     prompt = ObjectPrompt(
-        frame=_integer(entry.get("frame", 0), f"{what}: frame"),
-        obj_id=_integer(entry.get("obj", 1), f"{what}: obj"),
+        frame=_integer(_json_integer(entry, "frame", 0, what), f"{what}: frame", minimum=None),
+        obj_id=_integer(_json_integer(entry, "obj", 1, what), f"{what}: obj"),
         points=tuple(points),
         labels=tuple(labels),
-        box=None if box is None else _box(box, what),
+        box=None if box is None else _box(_json_numbers(box, what, "box"), what),
         mask_path=None if mask is None else folder / mask,
         mask_label=None if mask_label is None else _integer(mask_label, f"{what}: label", 1),
         origin=what,
@@ -196,10 +216,14 @@ def load_prompts_file(path: Path) -> list[ObjectPrompt]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"prompts file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read prompts file {path}: {error}") from None
+    except OSError as error:
+        raise InputError(f"cannot read prompts file {path}: {describe_os_error(error)}") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"prompts file {path} is not UTF-8 text: {error.reason}") from None
     except json.JSONDecodeError as error:
         raise InputError(f"prompts file {path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InputError(f"prompts file {path} is nested too deeply to be a prompts file") from None
     entries = data.get("prompts") if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
         raise InputError(
@@ -240,11 +264,10 @@ def load_mask(prompt: ObjectPrompt, height: int, width: int) -> np.ndarray:
     path = prompt.mask_path
     if not path.is_file():
         raise InputError(f"{prompt.origin}: mask file not found: {path}")
-    try:
-        with Image.open(path) as image:
-            values = np.asarray(image if image.mode in ("P", "L", "1", "I") else image.convert("L"))
-    except (OSError, ValueError) as error:
-        raise InputError(f"{prompt.origin}: cannot read mask {path}: {error}") from None
+    try:  # as displayed (EXIF orientation applied), like the frames it is drawn on
+        values = read_mask_values(path, what="mask")
+    except InputError as error:
+        raise InputError(f"{prompt.origin}: {error}") from None
     if values.shape[:2] != (height, width):
         raise InputError(
             f"{prompt.origin}: mask {path} is {values.shape[1]}x{values.shape[0]}, "
@@ -258,11 +281,13 @@ def load_mask(prompt: ObjectPrompt, height: int, width: int) -> np.ndarray:
 
 def check_prompt(prompt: ObjectPrompt, num_frames: int | None, height: int, width: int) -> None:
     """Check a prompt against the video: frame in range, clicks and box inside the frame."""
-    if num_frames is not None and prompt.frame >= num_frames:
+    if num_frames is not None and not 0 <= prompt.frame < num_frames:
         raise InputError(
             f"{prompt.origin}: frame {prompt.frame} is out of range, the video has "
             f"{num_frames} frames (0..{num_frames - 1})"
         )
+    if prompt.frame < 0:
+        raise InputError(f"{prompt.origin}: frame {prompt.frame} is negative (frames count from 0)")
     corners = list(prompt.points)
     if prompt.box is not None:
         corners += [prompt.box[:2], prompt.box[2:]]

@@ -9,17 +9,17 @@ the best one). Without it, a single click is decoded as three candidates and the
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from masklet.cli.common import add_model_arguments, check_runtime_arguments, load_model
 from masklet.errors import InputError
-from masklet.io.masks import read_object_png
+from masklet.io.files import make_output_folder, write_json, write_png
+from masklet.io.image_folder import load_rgb_image
+from masklet.io.pil_images import read_mask_values
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.image import SAM2ImagePredictor
 from masklet.runtime import autocast_for
@@ -55,8 +55,10 @@ def _numbers(text: str, what: str, counts: tuple[int, ...]) -> list[float]:
         values = [float(part) for part in text.split(",")]
     except ValueError:
         values = []
-    if len(values) not in counts or not np.isfinite(values).all():
+    if len(values) not in counts:
         raise InputError(f"{what} {text!r}: expected {' or '.join(map(str, counts))} numbers")
+    if not np.isfinite(values).all():
+        raise InputError(f"{what} {text!r}: coordinates must be finite numbers (not NaN or inf)")
     return values
 
 
@@ -86,21 +88,18 @@ def parse_box(text: str | None) -> np.ndarray | None:
 
 
 def load_image(path: Path) -> np.ndarray:
-    """RGB uint8 array of an image file (one-line errors for missing/unreadable files)."""
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
-    try:
-        with Image.open(path) as image:
-            return np.array(image.convert("RGB"))
-    except OSError as error:
-        raise InputError(f"cannot read image {path}: {error}") from None
+    """(H, W, 3) uint8 RGB array of an image file as displayed (EXIF orientation applied, any
+    mode converted); one-line errors for missing/unreadable files."""
+    return load_rgb_image(path)
 
 
 def mask_input_logits(path: Path, image_hw: tuple[int, int], image_size: int) -> np.ndarray:
-    """A binary mask PNG of the image's size -> `(1, S/4, S/4)` low-res logits (+-10)."""
+    """A binary mask image (non-zero = object) of the image's displayed size -> `(1, S/4, S/4)`
+    low-res logits (+-10). Like the image, the mask is read as displayed (EXIF orientation
+    applied), so it is given in the same frame as the clicks."""
     if not path.is_file():
         raise InputError(f"--mask-in file not found: {path}")
-    mask = read_object_png(path)
+    mask = read_mask_values(path, what="--mask-in mask") != 0
     if mask.shape != image_hw:
         raise InputError(
             f"--mask-in {path} is {mask.shape[1]}x{mask.shape[0]}, "
@@ -132,17 +131,13 @@ def check_inside(
 def _write_outputs(
     out: Path, image: np.ndarray, masks: np.ndarray, scores: np.ndarray, summary: dict
 ) -> list[str]:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create output folder {out}: {error.strerror}") from None
     best = int(np.argmax(scores))
     names = [f"mask_{i}.png" for i in range(len(masks))] if len(masks) > 1 else ["mask.png"]
     for name, mask in zip(names, masks, strict=True):
-        Image.fromarray(mask.astype(np.uint8) * 255).save(out / name)
+        write_png(out / name, mask.astype(np.uint8) * 255)
     save_overlay_png(out / "overlay.png", image, {1: masks[best]})
     summary.update(scores=[float(s) for s in scores], best=best, masks=names)
-    (out / "scores.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out / "scores.json", summary, indent=2)
     return [*names, "overlay.png", "scores.json"]
 
 
@@ -158,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     mask_input = None
     if args.mask_in is not None:
         mask_input = mask_input_logits(args.mask_in, image.shape[:2], args.image_size)
+    make_output_folder(args.out)
     loaded = load_model(args)
     predictor = SAM2ImagePredictor(loaded.model)
     single_click = coords is not None and len(coords) == 1 and box is None and mask_input is None

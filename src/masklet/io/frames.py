@@ -25,16 +25,18 @@ from PIL import Image
 
 from masklet.errors import InputError
 from masklet.io.closing import Closing
+from masklet.io.pil_images import rgb_array
 
 
 def as_rgb_frame(frame: Any, *, what: str = "frame") -> np.ndarray:
     """Check that `frame` is an (H, W, 3) uint8 RGB array and return it as a numpy array.
 
-    A PIL image is accepted too and converted to RGB. Anything else (another dtype, a
+    A PIL image is accepted too and converted as a viewer shows it: EXIF orientation applied,
+    any mode to 8-bit RGB (`masklet.io.pil_images.rgb_array`). Anything else (another dtype, a
     grayscale or RGBA array, an empty image) raises `InputError`, naming `what` in the message.
     """
     if isinstance(frame, Image.Image):
-        return np.asarray(frame.convert("RGB"))
+        return rgb_array(frame, what=what)
     if not isinstance(frame, np.ndarray):
         raise InputError(
             f"{what} must be a numpy array of shape (H, W, 3) and dtype uint8 "

@@ -5,7 +5,13 @@ Frame order: by the last number in each file name (`2.jpg` before `10.jpg`; `fra
 frame number 12), ties broken by name. If some file name has no number, all files are sorted
 in natural order instead (digit runs compared as numbers). Frame i is the i-th file in that
 order, whatever its number: a folder holding `00004.jpg` and `00008.jpg` has frames 0 and 1.
-Images are loaded lazily, one per `get`, converted to RGB; a small LRU cache keeps the last few.
+Images are loaded lazily, one per `get`, as a viewer shows them (EXIF orientation applied, any
+mode converted to 8-bit RGB: `masklet.io.pil_images`); a small LRU cache keeps the last few.
+The frame size is the displayed size of the first file (width and height swapped for a rotated
+photo); a frame of another displayed size raises `InputError` naming both files and sizes.
+A frame that cannot be decoded (corrupt or truncated file, not an image) raises `InputError`
+naming that file when it is reached; it is not skipped, since skipping would silently renumber
+every later frame and shift prompts and outputs onto the wrong images.
 """
 
 from __future__ import annotations
@@ -14,10 +20,10 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from masklet.errors import InputError
 from masklet.io.frames import FrameCache, FrameSource
+from masklet.io.pil_images import read_displayed_size, read_rgb_image
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png"})
 _DIGITS = re.compile(r"(\d+)")
@@ -57,15 +63,11 @@ def list_frame_files(folder: Path) -> list[Path]:
     return sort_frame_files(files)
 
 
-def load_rgb_image(path: Path) -> np.ndarray:
-    """Read an image file as an (H, W, 3) uint8 RGB array; InputError if missing or unreadable."""
-    if not Path(path).is_file():
-        raise InputError(f"image not found: {path}")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise InputError(f"cannot read image {path}: {error}") from error
+def load_rgb_image(path: str | Path) -> np.ndarray:
+    """Read an image file as displayed: an (H, W, 3) uint8 RGB array, row 0 at the top of the
+    upright picture (EXIF orientation applied; modes converted as in `masklet.io.pil_images`).
+    InputError naming the file if it is missing, not an image, truncated or corrupt."""
+    return read_rgb_image(path)
 
 
 class ImageFolderSource(FrameSource):
@@ -75,7 +77,7 @@ class ImageFolderSource(FrameSource):
         folder: the folder; its `.jpg`, `.jpeg` and `.png` files are the frames.
         fps: frame rate to report (image folders carry none), or None.
         cache_size: how many decoded images the LRU cache keeps.
-    All images must have the size of the first one (checked as they are loaded).
+    All images must have the displayed size of the first one (checked as they are loaded).
     """
 
     def __init__(self, folder: str | Path, *, fps: float | None = None, cache_size: int = 2):
@@ -109,8 +111,9 @@ class ImageFolderSource(FrameSource):
         frame = load_rgb_image(self.files[index])
         if frame.shape[:2] != (self.height, self.width):
             raise InputError(
-                f"{self.files[index]} is {frame.shape[1]}x{frame.shape[0]} but the first frame "
-                f"is {self.width}x{self.height}: all frames must have the same size"
+                f"frame {index} ({self.files[index]}) is {frame.shape[1]}x{frame.shape[0]} but "
+                f"the first frame ({self.files[0].name}) is {self.width}x{self.height}: "
+                "all frames must have the same size"
             )
         self.cache.put(index, frame)
         return frame.copy()
@@ -120,9 +123,6 @@ class ImageFolderSource(FrameSource):
 
     @staticmethod
     def _read_size(path: Path) -> tuple[int, int]:
-        """(width, height) from the image header, without decoding the pixels."""
-        try:
-            with Image.open(path) as image:
-                return image.size
-        except (OSError, ValueError) as error:
-            raise InputError(f"cannot read image {path}: {error}") from error
+        """Displayed (width, height) from the image header (after EXIF orientation), without
+        decoding the pixels."""
+        return read_displayed_size(path)

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from masklet.errors import InputError
+from masklet.io.files import write_png
 
 VOID_LABEL = 255
 MAX_OBJECT_ID = 254
@@ -91,14 +92,13 @@ def write_indexed_png(
     path: str | Path, labels: np.ndarray, palette: np.ndarray | None = None
 ) -> None:
     """Write an (H, W) label map (uint8, 0..255) as an indexed PNG with `palette`
-    ((N, 3) uint8; default: the VOC palette). Parent folders are created."""
+    ((N, 3) uint8; default: the VOC palette). Parent folders are created; the file is
+    written atomically (`masklet.io.files`), a failed write raises `MaskletError`."""
     labels = _check_labels(labels)
     colors = voc_palette() if palette is None else _check_palette(palette)
     image = Image.fromarray(labels, mode="P")
     image.putpalette(colors.reshape(-1).tolist())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG")
+    write_png(path, image)
 
 
 def labels_to_masks(

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from masklet.errors import InputError
+from masklet.io.files import write_json
 from masklet.io.rle import RLE, empty_rle, mask_to_rle, rle_area, rle_to_mask
 
 SAV_FPS = 24.0
@@ -224,10 +225,8 @@ def _json_rle(rle: RLE) -> RLE:
 
 
 def write_sav_json(path: str | Path, annotation: SavAnnotation) -> None:
-    """Write a SA-V annotation file (parent folders are created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(sav_to_json_dict(annotation)))
+    """Write a SA-V annotation file atomically (parent folders are created)."""
+    write_json(path, sav_to_json_dict(annotation))
 
 
 def read_sav_json(

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from masklet.errors import InputError
 from masklet.io.closing import Closing
+from masklet.io.files import AtomicFile, write_failure, write_png
 from masklet.io.frames import as_rgb_frame
 
 TAB10: tuple[tuple[int, int, int], ...] = (
@@ -138,11 +140,8 @@ def overlay_masks(
 
 def save_overlay_png(path: str | Path, image: Any, masks: MaskInput, **options: Any) -> Path:
     """Render `masks` over `image` (see `overlay_masks`, which takes the same `options`) and
-    save it as a PNG (parent folders are created). Returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(overlay_masks(image, masks, **options)).save(path, format="PNG")
-    return path
+    save it as a PNG (parent folders are created, written atomically). Returns the path."""
+    return write_png(path, overlay_masks(image, masks, **options))
 
 
 def _default_codec(path: Path) -> str:
@@ -160,7 +159,10 @@ class VideoWriter(Closing):
             lossless-ish, 23 is libx264's default).
         options: extra encoder options (strings), e.g. {"preset": "slow"}.
     The frame size is fixed by the first frame; later frames must match it. Use as a context
-    manager, or call `close()` to flush the encoder and finish the file.
+    manager, or call `close()` to flush the encoder and finish the file. The video is encoded
+    under a temporary name and renamed to `path` by `close()`, so `path` is always a complete
+    video; when writing fails (disk full, ...) the partial file is removed and `MaskletError`
+    names the problem.
     """
 
     def __init__(
@@ -184,6 +186,7 @@ class VideoWriter(Closing):
         self._frame_shape: tuple[int, ...] | None = None
         self._container: Any = None
         self._stream: Any = None
+        self._file: AtomicFile | None = None
 
     def write(self, frame: Any) -> None:
         """Encode one (H, W, 3) uint8 RGB frame (numpy array or PIL image)."""
@@ -198,29 +201,47 @@ class VideoWriter(Closing):
             )
         padded = _pad_to_even(rgb)
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24")
-        self._mux(self._stream.encode(video_frame))
+        self._encode(video_frame)
         self.frames_written += 1
 
     def close(self) -> None:
-        """Flush the encoder and close the file (a writer that got no frame writes nothing)."""
-        if self._container is None:
+        """Flush the encoder and finish the file (a writer that got no frame writes nothing)."""
+        if self._container is None or self._file is None:
             return
+        self._encode(None)
+        container, self._container = self._container, None
         try:
-            self._mux(self._stream.encode(None))
-        finally:
-            self._container.close()
-            self._container = None
+            container.close()
+        except (av.error.FFmpegError, OSError) as error:
+            self._file.discard()
+            raise write_failure(self.path, error) from error
+        self._file.commit()
+
+    def _encode(self, frame: av.VideoFrame | None) -> None:
+        """Encode and mux one frame (None: flush); on failure drop the partial file."""
+        try:
+            self._mux(self._stream.encode(frame))
+        except (av.error.FFmpegError, OSError) as error:
+            self._abandon()
+            raise write_failure(self.path, error) from error
+
+    def _abandon(self) -> None:
+        """Close the container without finishing it and remove the partial file."""
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(av.error.FFmpegError, OSError):
+                container.close()
+        if self._file is not None:
+            self._file.discard()
 
     def _open(self, height: int, width: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = AtomicFile(self.path)
         rate = Fraction(self.fps).limit_denominator(1001)
         try:
-            self._container = av.open(str(self.path), mode="w")
+            self._container = av.open(str(self._file.temporary), mode="w")
             self._stream = self._container.add_stream(self.codec, rate=rate)
         except (av.error.FFmpegError, OSError, ValueError) as error:
-            if self._container is not None:
-                self._container.close()
-                self._container = None
+            self._abandon()
             raise InputError(
                 f"cannot write video {self.path} with {self.codec}: {error}"
             ) from error

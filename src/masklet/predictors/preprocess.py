@@ -11,6 +11,7 @@ from PIL import Image
 from torch import Tensor
 
 from masklet.errors import InputError
+from masklet.io.frames import as_rgb_frame
 
 #: ImageNet statistics used by the released models.
 PIXEL_MEAN = (0.485, 0.456, 0.406)
@@ -18,9 +19,10 @@ PIXEL_STD = (0.229, 0.224, 0.225)
 
 
 def image_to_array(image: Any) -> np.ndarray:
-    """Accept an `H x W x 3` uint8 RGB numpy array or a PIL image; return the array."""
+    """Accept an `H x W x 3` uint8 RGB numpy array or a PIL image; return the array. A PIL image
+    is converted as a viewer shows it (EXIF orientation applied, any mode to 8-bit RGB)."""
     if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
+        image = as_rgb_frame(image, what="image")
     if not isinstance(image, np.ndarray):
         raise InputError(
             f"expected an HxWx3 uint8 numpy array or a PIL image, got {type(image).__name__}"
