@@ -116,22 +116,68 @@ def oracle_available() -> bool:
     return True
 
 
-def build_oracle(preset: str, image_size: int, seed: int = 0, video: bool = False) -> nn.Module:
-    """The reference model for `preset` with random weights drawn from `seed`, fp32, eval."""
+#: Added to the object-score head's output bias when objects are to be present (see
+#: `prepare_test_weights`); random heads give logits of a few units either way.
+OBJECT_PRESENCE_BIAS = 20.0
+#: Scale of the mask decoder's hypernetwork outputs: random ones give mask logits of about
+#: 0.1, so that two objects' masks, or a frame with and without memory, differ by less than
+#: the parity tolerances; scaled, they differ by 10-100x the tolerance.
+HYPERNETWORK_SCALE = 40.0
+#: Scale of memory attention's cross-attention outputs, so that memory moves tracked logits
+#: by far more than the tolerance (a tracker ignoring its memory would fail).
+MEMORY_CROSS_ATTENTION_SCALE = 4.0
+
+
+def build_oracle(
+    preset: str, image_size: int, seed: int = 0, objects_present: bool = True
+) -> nn.Module:
+    """The reference model for `preset` with test weights from `seed` (`prepare_test_weights`),
+    fp32, eval."""
     install_torchvision_stand_in()
-    from sam2.build_sam import build_sam2, build_sam2_video_predictor
+    from sam2.build_sam import build_sam2
 
     torch.manual_seed(seed)
     overrides = [f"++model.image_size={image_size}"]
-    builder = build_sam2_video_predictor if video else build_sam2
-    model = builder(ORACLE_CONFIGS[preset], None, device="cpu", hydra_overrides_extra=overrides)
-    _randomise_zero_initialised(model, seed)
+    model = build_sam2(ORACLE_CONFIGS[preset], None, device="cpu", hydra_overrides_extra=overrides)
+    prepare_test_weights(model, seed, objects_present)
     return model.eval()
 
 
+def prepare_test_weights(model: nn.Module, seed: int, objects_present: bool) -> None:
+    """Make random weights whose parity proves something.
+
+    Constant-initialised tensors become random (`_randomise_zero_initialised`); the mask
+    decoder's hypernetwork outputs and memory attention's cross-attention outputs are scaled
+    up (`HYPERNETWORK_SCALE`, `MEMORY_CROSS_ATTENTION_SCALE`). With
+    `objects_present`, the object-score head is biased towards "present": a random head
+    otherwise calls objects absent on some frames at random, and the reference then returns
+    all-background masks (-1024 everywhere), which agree on both sides whatever the mask path
+    computed. Parity on the absent path is tested separately with `objects_present=False`.
+    """
+    _randomise_zero_initialised(model, seed)
+    with torch.no_grad():
+        for mlp in model.sam_mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(HYPERNETWORK_SCALE)
+            mlp.layers[-1].bias.mul_(HYPERNETWORK_SCALE)
+        for layer in model.memory_attention.layers:
+            layer.cross_attn_image.out_proj.weight.mul_(MEMORY_CROSS_ATTENTION_SCALE)
+        if objects_present:
+            head = model.sam_mask_decoder.pred_obj_score_head
+            last = head.layers[-1] if hasattr(head, "layers") else head
+            last.bias.add_(OBJECT_PRESENCE_BIAS)
+
+
 def _randomise_zero_initialised(model: nn.Module, seed: int) -> None:
-    # Several embeddings/layer scales start at constants; random values make parity stricter.
+    """Replace every constant-initialised tensor (embeddings, layer scales, norms) by random
+    values: constants would hide mistakes such as a swapped or missing embedding. Norm weights
+    become 1 + noise, found by module type (the mask downsampler's `LayerNorm2d`s have no
+    "norm" in their parameter names); noise near 0 there would erase the mask from memory."""
     generator = torch.Generator().manual_seed(seed + 1)
+    norm_weights = {
+        f"{module_name}.weight"
+        for module_name, module in model.named_modules()
+        if "Norm" in type(module).__name__
+    }
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             if (
@@ -141,15 +187,18 @@ def _randomise_zero_initialised(model: nn.Module, seed: int) -> None:
             ):
                 tensor.copy_(
                     torch.randn(tensor.shape, generator=generator) * 0.05
-                    + (1.0 if "weight" in name and "norm" in name else 0.0)
+                    + (1.0 if name in norm_weights else 0.0)
                 )
 
 
 @lru_cache(maxsize=8)
-def oracle_checkpoint(preset: str, image_size: int, directory: str, seed: int = 0) -> Path:
-    """Save the oracle's random weights as an official-format checkpoint; return its path."""
-    model = build_oracle(preset, image_size, seed)
-    path = Path(directory) / f"{preset}_seed{seed}.pt"
+def oracle_checkpoint(
+    preset: str, image_size: int, directory: str, seed: int = 0, objects_present: bool = True
+) -> Path:
+    """Save the oracle's test weights as an official-format checkpoint; return its path."""
+    model = build_oracle(preset, image_size, seed, objects_present)
+    presence = "" if objects_present else "_absent"
+    path = Path(directory) / f"{preset}_seed{seed}{presence}.pt"
     torch.save({"model": model.state_dict()}, path)
     return path
 
@@ -169,8 +218,10 @@ def oracle_image_predictor(model: nn.Module) -> object:
     return predictor
 
 
-def build_oracle_video_predictor(preset: str, image_size: int, seed: int = 0) -> nn.Module:
-    """The reference `SAM2VideoPredictor` with the same random weights as `build_oracle`.
+def build_oracle_video_predictor(
+    preset: str, image_size: int, seed: int = 0, objects_present: bool = True
+) -> nn.Module:
+    """The reference `SAM2VideoPredictor` with the same test weights as `build_oracle`.
 
     Hole filling is turned off (`fill_hole_area=0`), as parity runs do on both sides: the
     reference skips it on CPU anyway. Its builder appends its own `++model.fill_hole_area=8`
@@ -186,10 +237,10 @@ def build_oracle_video_predictor(preset: str, image_size: int, seed: int = 0) ->
         ORACLE_CONFIGS[preset], None, device="cpu", hydra_overrides_extra=overrides
     )
     predictor.fill_hole_area = 0
-    _randomise_zero_initialised(predictor, seed)
+    prepare_test_weights(predictor, seed, objects_present)
     predictor.eval()
     video_state = predictor.state_dict()
-    image_state = build_oracle(preset, image_size, seed).state_dict()
+    image_state = build_oracle(preset, image_size, seed, objects_present).state_dict()
     assert video_state.keys() == image_state.keys(), "video and image oracles differ in keys"
     for name, tensor in image_state.items():
         assert torch.equal(video_state[name], tensor), f"oracle weights differ at {name}"

@@ -1,10 +1,9 @@
 """Parity of `SAM2AutomaticMaskGenerator` with the reference (sam2==1.1.0) on shared weights.
 
-Random weights give near-zero mask logits, so every mask would fail the stability filter. The
-oracle's hypernetwork output layers are scaled by 40 before the weights are saved (both sides
-load that file), and thresholds are set so that a handful of distinct masks survive. Masks are
-matched one-to-one in output order: IoU >= 0.99 (they are in fact identical), equal boxes,
-points and crop boxes, scores within 1e-4.
+The test weights (`oracle.prepare_test_weights`) scale the hypernetwork outputs, so mask logits
+are a few units rather than near zero (which would fail every stability filter); thresholds are
+set so that a handful of distinct masks survive. Masks are matched one-to-one in output order
+(see `compare` for the bounds and why they are right).
 
 `min_mask_region_area > 0` makes the reference call its CUDA connected-components extension,
 which does not exist on CPU (it then silently skips the clean-up). The test gives it a
@@ -27,11 +26,21 @@ import torch
 import masklet
 from conftest import PARITY_IMAGE_SIZE
 from masklet.io.rle import rle_to_mask
-from oracle import build_oracle, install_torchvision_stand_in, oracle_image_predictor
+from oracle import (
+    build_oracle,
+    install_torchvision_stand_in,
+    oracle_image_predictor,
+)
 
 pytestmark = pytest.mark.parity
-SCORE_TOLERANCE = 1e-4
-HYPERNETWORK_SCALE = 40.0
+# The predicted IoU is a smooth function of the decoder's features, which agree to ~1e-7 here:
+# the design target for scores applies unchanged.
+IOU_TOLERANCE = 1e-4
+# Pixels allowed to flip at each mask threshold. Mask logits agree to ~2e-5 (image parity), so
+# a pixel flips only where its logit lies within ~2e-5 of a threshold; with kernels of another
+# CPU (AVX2 vs AVX-512) one such pixel was seen on a 1,074-pixel mask. Two allows for that on
+# any mask here, while a wrong mask differs in hundreds of pixels.
+MAX_FLIPPED_PIXELS = 2
 BASE = dict(
     points_per_side=8,
     pred_iou_thresh=0.0,
@@ -40,16 +49,18 @@ BASE = dict(
     mask_threshold=4.0,
     box_nms_thresh=0.95,
 )
+# The shared test weights' masks hardly depend on the clicked point, so the generator would
+# keep one or two masks; weakening the first upscaling norm of the mask decoder lets the
+# high-resolution image features shape the masks, and 9 distinct masks survive.
+UPSCALING_NORM_SCALE = 0.05
 
 
 class Models:
     def __init__(self, directory: Path) -> None:
         self.oracle = build_oracle("sam2.1_hiera_t", PARITY_IMAGE_SIZE)
         with torch.no_grad():
-            for mlp in self.oracle.sam_mask_decoder.output_hypernetworks_mlps:
-                mlp.layers[-1].weight.mul_(HYPERNETWORK_SCALE)
-                mlp.layers[-1].bias.mul_(HYPERNETWORK_SCALE)
-        path = directory / "automatic_scaled_hypernetworks.pt"
+            self.oracle.sam_mask_decoder.output_upscaling[1].weight.mul_(UPSCALING_NORM_SCALE)
+        path = directory / "automatic_parity.pt"
         torch.save({"model": self.oracle.state_dict()}, path)
         self.ours = masklet.build_sam2(
             "sam2.1_hiera_t", checkpoint=path, image_size=PARITY_IMAGE_SIZE
@@ -74,28 +85,54 @@ def _as_mask(segmentation: Any) -> np.ndarray:
     return segmentation if isinstance(segmentation, np.ndarray) else rle_to_mask(segmentation)
 
 
+def stability_bound(score: float, area: int) -> float:
+    """How far a stability score may move when `MAX_FLIPPED_PIXELS` pixels flip at each of
+    its two thresholds. The score is I / U, I the pixels above `mask_threshold + offset`, U
+    those above `mask_threshold - offset` (so U >= the mask's `area`). Moving I and U by at
+    most k pixels changes I / U by at most (k + score * k) / (U - k) <= (1 + score) k /
+    (area - k): 1.3e-3 for one pixel on a 1,074-pixel mask, where the seen change was 2.6e-4."""
+    flips = MAX_FLIPPED_PIXELS
+    return (1.0 + score) * flips / max(area - flips, 1)
+
+
+def compare_record(mine: dict[str, Any], reference: dict[str, Any], shape: tuple[int, int]) -> None:
+    """One generated record against the reference's: the masks differ in at most
+    `MAX_FLIPPED_PIXELS` pixels, the stability score by at most `stability_bound`, the rest
+    exactly (area, box and RLE exactly whenever no pixel flipped)."""
+    assert mine.keys() == reference.keys()
+    a, b = _as_mask(mine["segmentation"]), _as_mask(reference["segmentation"])
+    assert a.shape == b.shape == shape
+    assert 0 < b.sum() < b.size, "trivial mask (empty or the whole image)"
+    flipped = int((a != b).sum())
+    assert flipped <= MAX_FLIPPED_PIXELS, f"{flipped} pixels differ"
+    assert mine["area"] == int(a.sum())
+    if isinstance(reference["segmentation"], dict):
+        assert type(mine["segmentation"]["counts"]) is type(reference["segmentation"]["counts"])
+    if flipped == 0:
+        assert (mine["area"], mine["bbox"]) == (reference["area"], reference["bbox"])
+        if isinstance(reference["segmentation"], dict):
+            assert mine["segmentation"] == reference["segmentation"]
+    assert abs(mine["predicted_iou"] - reference["predicted_iou"]) <= IOU_TOLERANCE
+    bound = stability_bound(reference["stability_score"], reference["area"])
+    assert abs(mine["stability_score"] - reference["stability_score"]) <= bound
+    for key in ("point_coords", "crop_box"):
+        assert mine[key] == reference[key], key
+
+
 def compare(models: Models, image: np.ndarray, **options: Any) -> int:
-    """Run both generators with `BASE` updated by `options`; assert parity; return the count."""
+    """Run both generators with `BASE` updated by `options`; assert parity record by record
+    (`compare_record`) and that the masks are distinct; return the count."""
     settings = {**BASE, **options}
     with torch.no_grad():
         ours = masklet.SAM2AutomaticMaskGenerator(models.ours, **settings).generate(image)
         theirs = _oracle_generator(models.oracle, **settings).generate(image)
     assert len(ours) == len(theirs) > 0
-    worst = 0.0
     for mine, reference in zip(ours, theirs):
-        assert mine.keys() == reference.keys()
-        a, b = _as_mask(mine["segmentation"]), _as_mask(reference["segmentation"])
-        assert a.shape == b.shape == image.shape[:2]
-        assert (a & b).sum() / max((a | b).sum(), 1) >= 0.99
-        if isinstance(reference["segmentation"], dict):
-            assert type(mine["segmentation"]["counts"]) is type(reference["segmentation"]["counts"])
-            assert mine["segmentation"] == reference["segmentation"]
-        for key in ("predicted_iou", "stability_score"):
-            worst = max(worst, abs(mine[key] - reference[key]))
-            assert abs(mine[key] - reference[key]) <= SCORE_TOLERANCE, key
-        for key in ("area", "bbox", "point_coords", "crop_box"):
-            assert mine[key] == reference[key], key
-    print(f"automatic parity {options}: {len(ours)} masks matched, max score diff {worst:.2e}")
+        compare_record(mine, reference, image.shape[:2])
+    areas = {record["area"] for record in theirs}
+    assert len(theirs) == 1 or len(areas) > 1, "every mask has the same area"
+    worst = max(abs(m["stability_score"] - r["stability_score"]) for m, r in zip(ours, theirs))
+    print(f"automatic parity {options}: {len(ours)} masks matched, max stability diff {worst:.2e}")
     return len(ours)
 
 
@@ -164,6 +201,14 @@ def _connected_components_stand_in(mask: torch.Tensor) -> tuple[torch.Tensor, to
     labels = torch.from_numpy(np.stack([r[0] for r in results]))[:, None]
     areas = torch.from_numpy(np.stack([r[1] for r in results]))[:, None]
     return labels, areas
+
+
+def test_stability_bound_covers_one_flipped_pixel() -> None:
+    """The bound holds for the change that one flipped pixel makes on a 1,074-pixel mask
+    (what an AVX2 machine showed), and stays far below a real mismatch."""
+    score, lower_count = 0.404, 1563  # I / U with U the count at the lower threshold
+    moved = score * lower_count / (lower_count - 1) - score
+    assert moved <= stability_bound(score, 1074) < 0.01
 
 
 def test_min_mask_region_area(

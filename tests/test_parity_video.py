@@ -14,6 +14,7 @@ prompting calls within 1e-4 max |diff|, propagated frames within 1e-3 with binar
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,12 @@ LAST_FRAME = NUM_FRAMES - 1
 PROMPT_TOLERANCE = 1e-4
 PROPAGATE_TOLERANCE = 1e-3
 MIN_BINARY_AGREEMENT = 0.999
+# A mask the reference computed must cover between 1% and 99% of the frame: an empty or full
+# mask on both sides agrees whatever the mask path did.
+MIN_FOREGROUND, MAX_FOREGROUND = 0.01, 0.99
+# The reference's logits for "no mask here" (an absent object, or an object without output on
+# the frame); any logit above half of it is a computed one.
+NO_OBJECT_LOGIT = -1024.0
 
 
 # ---------------------------------------------------------------- the generated video
@@ -114,13 +121,15 @@ class Step:
     """One API result: `kind` names the call, `frames` its frame indices (in order), `logits`
     one `(num_objects, 1, H, W)` tensor per frame. `strict_rows` are the object rows held to
     the prompt tolerance (a fresh prompt on a frame the object was not tracked on, which uses
-    no memory); every other row went through the memory and gets the propagation tolerance."""
+    no memory); every other row went through the memory and gets the propagation tolerance.
+    `absent_rows` are rows the scenario expects the reference to call absent (-1024 masks)."""
 
     kind: str
     obj_ids: list[int]
     frames: list[int] = field(default_factory=list)
     logits: list[torch.Tensor] = field(default_factory=list)
     strict_rows: tuple[int, ...] = ()
+    absent_rows: tuple[int, ...] = ()
 
 
 def as_tensor(value: Any) -> torch.Tensor:
@@ -201,13 +210,13 @@ def prompt_two_objects_on_first_frame(predictor: Any, state: Any) -> list[Step]:
     ]
 
 
-def scenario_a(predictor: Any, state: Any) -> list[Step]:
-    """(a) Two objects clicked on frame 0, propagated forward through the whole video."""
+def two_clicked_objects_tracked_forward(predictor: Any, state: Any) -> list[Step]:
+    """Two objects clicked on frame 0, propagated forward through the whole video."""
     return prompt_two_objects_on_first_frame(predictor, state) + propagate_steps(predictor, state)
 
 
-def scenario_b(predictor: Any, state: Any) -> list[Step]:
-    """(b) A click on frame 0, then a box for a new object on frame 5; propagation starts at
+def new_object_boxed_later_tracked_before_its_prompt(predictor: Any, state: Any) -> list[Step]:
+    """A click on frame 0, then a box for a new object on frame 5; propagation starts at
     frame 0, so object 7 is tracked on frames 0-4 from its later prompt alone."""
     steps = [add_clicks(predictor, state, 0, 1, (*disk_centre(0), 1))]
     x, y = ellipse_centre(5)
@@ -216,16 +225,16 @@ def scenario_b(predictor: Any, state: Any) -> list[Step]:
     return steps + propagate_steps(predictor, state, max_frame_num_to_track=7)
 
 
-def scenario_b_box_only(predictor: Any, state: Any) -> list[Step]:
-    """(b') A box on frame 5 as the only prompt: forward from 5, then back to frame 0."""
+def box_only_prompt_tracked_forward_then_backward(predictor: Any, state: Any) -> list[Step]:
+    """A box on frame 5 as the only prompt: forward from 5, then back to frame 0."""
     box = np.array(rectangle_box(5), dtype=np.float32)
     steps = [prompt_step("box", predictor.add_new_points_or_box(state, 5, 4, box=box), 4)]
     steps += propagate_steps(predictor, state)
     return steps + propagate_steps(predictor, state, reverse=True)
 
 
-def scenario_c(predictor: Any, state: Any) -> list[Step]:
-    """(c) A mask prompt for one object, a box plus a negative click for another on frame 3;
+def mask_and_box_prompts_tracked_forward_then_reverse(predictor: Any, state: Any) -> list[Step]:
+    """A mask prompt for one object, a box plus a negative click for another on frame 3;
     propagated forward, then in reverse."""
     mask = shape_masks(3)["disk"]
     steps = [prompt_step("mask", predictor.add_new_mask(state, 3, 1, mask), 1)]
@@ -237,8 +246,8 @@ def scenario_c(predictor: Any, state: Any) -> list[Step]:
     return steps + propagate_steps(predictor, state, reverse=True)
 
 
-def scenario_d(predictor: Any, state: Any) -> list[Step]:
-    """(d) Corrective clicks on tracked frame 6: one, one more with clear_old_points=False,
+def corrective_clicks_on_tracked_frame_then_repropagation(predictor: Any, state: Any) -> list[Step]:
+    """Corrective clicks on tracked frame 6: one, one more with clear_old_points=False,
     re-propagation from frame 7 (the correction is memory there), a replacing click with
     clear_old_points=True, re-propagation from frame 7 and from 5 (re-tracking frame 6)."""
     steps = prompt_two_objects_on_first_frame(predictor, state)
@@ -274,14 +283,14 @@ def scenario_d(predictor: Any, state: Any) -> list[Step]:
     return steps + propagate_steps(predictor, state, start_frame_idx=5, max_frame_num_to_track=2)
 
 
-def scenario_e(predictor: Any, state: Any) -> list[Step]:
-    """(e) A click on the last frame, propagated in reverse to frame 0."""
+def click_on_last_frame_tracked_in_reverse(predictor: Any, state: Any) -> list[Step]:
+    """A click on the last frame, propagated in reverse to frame 0."""
     steps = [add_clicks(predictor, state, LAST_FRAME, 1, (*centre(rectangle_box(LAST_FRAME)), 1))]
     return steps + propagate_steps(predictor, state, reverse=True)
 
 
-def scenario_e_reverse_without_pointer(predictor: Any, state: Any) -> list[Step]:
-    """(e') A click on frame 0, then reverse tracking from the last frame: no object pointer
+def reverse_from_last_frame_without_object_pointer(predictor: Any, state: Any) -> list[Step]:
+    """A click on frame 0, then reverse tracking from the last frame: no object pointer
     joins the memory there (only pointers of prompts at or after the frame count when going
     backwards), which crashes the reference in fp32."""
     steps = [add_clicks(predictor, state, 0, 1, (*disk_centre(0), 1))]
@@ -290,16 +299,16 @@ def scenario_e_reverse_without_pointer(predictor: Any, state: Any) -> list[Step]
     )
 
 
-def scenario_f(predictor: Any, state: Any) -> list[Step]:
-    """(f) Track two objects over frames 0-5, add a third on frame 4, propagate again."""
+def third_object_added_after_tracking(predictor: Any, state: Any) -> list[Step]:
+    """Track two objects over frames 0-5, add a third on frame 4, propagate again."""
     steps = prompt_two_objects_on_first_frame(predictor, state)
     steps += propagate_steps(predictor, state, max_frame_num_to_track=5)
     steps.append(add_clicks(predictor, state, 4, 3, (*ellipse_centre(4), 1)))
     return steps + propagate_steps(predictor, state, max_frame_num_to_track=7)
 
 
-def scenario_g(predictor: Any, state: Any) -> list[Step]:
-    """(g) Three objects (object 2 prompted on frames 0 and 8), tracked; remove object 2, an
+def objects_removed_between_runs(predictor: Any, state: Any) -> list[Step]:
+    """Three objects (object 2 prompted on frames 0 and 8), tracked; remove object 2, an
     unknown id (strict=False: no-op), track; remove object 1, track."""
     steps = prompt_two_objects_on_first_frame(predictor, state)
     steps.append(add_clicks(predictor, state, 2, 3, (*ellipse_centre(2), 1)))
@@ -313,8 +322,8 @@ def scenario_g(predictor: Any, state: Any) -> list[Step]:
     return steps + propagate_steps(predictor, state, max_frame_num_to_track=5)
 
 
-def scenario_h(predictor: Any, state: Any) -> list[Step]:
-    """(h) `start_frame_idx` / `max_frame_num_to_track` forward and reverse, including a
+def start_frame_and_length_limits_forward_and_reverse(predictor: Any, state: Any) -> list[Step]:
+    """`start_frame_idx` / `max_frame_num_to_track` forward and reverse, including a
     zero-length run, one past the end, and a reverse run from frame 0 (yields nothing)."""
     steps = [add_clicks(predictor, state, 6, 1, (*disk_centre(6), 1))]
     for options in (
@@ -329,8 +338,8 @@ def scenario_h(predictor: Any, state: Any) -> list[Step]:
     return steps
 
 
-def scenario_i(predictor: Any, state: Any) -> list[Step]:
-    """(i) clear_all_prompts_in_frame before tracking (the prompt vanishes) and after it
+def prompts_cleared_before_and_after_tracking(predictor: Any, state: Any) -> list[Step]:
+    """clear_all_prompts_in_frame before tracking (the prompt vanishes) and after it
     (frame 7 of object 2 is downgraded to an ordinary tracked frame)."""
     steps = prompt_two_objects_on_first_frame(predictor, state)
     steps.append(add_clicks(predictor, state, 7, 2, (*centre(rectangle_box(7)), 1)))
@@ -339,6 +348,20 @@ def scenario_i(predictor: Any, state: Any) -> list[Step]:
     steps += propagate_steps(predictor, state, max_frame_num_to_track=7)
     steps.append(prompt_step("clear", predictor.clear_all_prompts_in_frame(state, 7, 2)))
     return steps + propagate_steps(predictor, state, start_frame_idx=6, max_frame_num_to_track=3)
+
+
+def object_absent_on_prompted_frame_then_tracked(predictor: Any, state: Any) -> list[Step]:
+    """For weights whose object-score head calls the clicked object absent on frame 0: the
+    reference returns -1024 masks there, the memory takes the no-object path (SAM 2.1's
+    spatial no-object embedding) and tracking from that memory finds masks on frames 1-6.
+    One object: two objects absent on the same frame leave identical memories."""
+    x, y = disk_centre(0)
+    steps = [add_clicks(predictor, state, 0, 1, (x, y, 1), (x + 40, y + 40, 0), (x - 10, y + 5, 1))]
+    steps += propagate_steps(predictor, state, max_frame_num_to_track=7)
+    for step in steps:
+        if step.frames == [0]:
+            step.absent_rows = (0,)
+    return steps
 
 
 # ---------------------------------------------------------------- comparison
@@ -381,6 +404,47 @@ def compare_steps(ours: list[Step], theirs: list[Step]) -> list[str]:
     return problems
 
 
+def foreground(row: torch.Tensor) -> float:
+    return float((row > 0).float().mean())
+
+
+def is_placeholder(row: torch.Tensor) -> bool:
+    """All logits at the reference's no-mask value (bilinear resizing keeps a constant)."""
+    return bool((row <= NO_OBJECT_LOGIT / 2).all())
+
+
+def triviality_problems(steps: list[Step]) -> list[str]:
+    """Reasons why agreement on the reference's `steps` could be an accident, one line each.
+
+    Every row that the call computed (fresh prompts, every propagated frame) must have between
+    1% and 99% foreground, unless the scenario declared it absent, in which case it must be
+    the no-mask placeholder. Calls that return every object (a prompt or clear for one object,
+    a removal) may hold placeholders for objects without output on that frame, nothing else
+    empty. Rows of different objects on one frame must differ by more than the propagation
+    tolerance, so that swapped or mixed-up objects could not pass.
+    """
+    problems = []
+    for index, step in enumerate(steps):
+        for frame, logits in zip(step.frames, step.logits):
+            where = f"step {index} ({step.kind}) frame {frame}"
+            computed = [row for row in range(logits.shape[0]) if row not in step.absent_rows]
+            for row in step.absent_rows:
+                if not is_placeholder(logits[row]):
+                    problems.append(f"{where} row {row}: declared absent, has a mask")
+            for row in computed:
+                share = foreground(logits[row])
+                must_compute = step.kind == "propagate" or row in step.strict_rows
+                if MIN_FOREGROUND <= share <= MAX_FOREGROUND:
+                    continue
+                if must_compute or not is_placeholder(logits[row]):
+                    problems.append(f"{where} row {row}: trivial mask ({share:.2%} foreground)")
+            masks = [row for row in computed if not is_placeholder(logits[row])]
+            for first, second in itertools.pairwise(masks):
+                if float((logits[first] - logits[second]).abs().max()) <= PROPAGATE_TOLERANCE:
+                    problems.append(f"{where}: rows {first} and {second} are indistinguishable")
+    return problems
+
+
 def max_diffs(ours: list[Step], theirs: list[Step]) -> str:
     """A summary: the largest |diff| on fresh prompts and on everything else."""
     worst = {"prompt": 0.0, "tracked": 0.0}
@@ -416,10 +480,16 @@ def memory_promoted_to_fp32(predictor: Any) -> Iterator[None]:
 class Pair:
     """A masklet and a reference video predictor sharing one set of random weights."""
 
-    def __init__(self, preset: str, checkpoint_dir: Path, video: Path) -> None:
+    def __init__(
+        self, preset: str, checkpoint_dir: Path, video: Path, objects_present: bool = True
+    ) -> None:
         self.video = str(video)
-        self.theirs = build_oracle_video_predictor(preset, IMAGE_SIZE)
-        checkpoint = oracle_checkpoint(preset, IMAGE_SIZE, str(checkpoint_dir))
+        self.theirs = build_oracle_video_predictor(
+            preset, IMAGE_SIZE, objects_present=objects_present
+        )
+        checkpoint = oracle_checkpoint(
+            preset, IMAGE_SIZE, str(checkpoint_dir), objects_present=objects_present
+        )
         self.ours = masklet.build_sam2_video_predictor(
             preset, checkpoint=checkpoint, image_size=IMAGE_SIZE, fill_hole_area=0
         )
@@ -438,7 +508,7 @@ class Pair:
     def check(self, scenario: Scenario, promote_memory: bool = False) -> None:
         theirs = self.run_theirs(scenario, promote_memory)
         ours = self.run_ours(scenario)
-        problems = compare_steps(ours, theirs)
+        problems = triviality_problems(theirs) + compare_steps(ours, theirs)
         summary = f"{scenario.__name__}: {max_diffs(ours, theirs)}"
         assert not problems, summary + "\n" + "\n".join(problems[:25])
         print(summary)
@@ -480,6 +550,25 @@ def test_generated_video_is_what_the_scenarios_click_on(video_folder: Path) -> N
     assert Image.open(video_folder / "00000.jpg").size == (IMAGE_SIZE, IMAGE_SIZE)
 
 
+def test_triviality_check_catches_accidental_agreement() -> None:
+    """Empty or full computed masks, undeclared placeholders and identical objects fail."""
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 1, 8, 8, generator=generator) * 5
+    assert triviality_problems([Step("propagate", [1, 2], [3], [logits])]) == []
+    empty = logits.clone()
+    empty[0] = -3.0
+    assert triviality_problems([Step("propagate", [1, 2], [3], [empty])])
+    placeholder = logits.clone()
+    placeholder[0] = NO_OBJECT_LOGIT
+    assert triviality_problems([Step("propagate", [1, 2], [3], [placeholder])])
+    assert triviality_problems([Step("points", [1, 2], [3], [placeholder], (0,))])
+    assert triviality_problems([Step("points", [1, 2], [3], [placeholder], (1,))]) == []
+    assert triviality_problems([Step("points", [1, 2], [3], [placeholder], absent_rows=(0,))]) == []
+    assert triviality_problems([Step("points", [1, 2], [3], [logits], absent_rows=(0,))])
+    twins = logits[:1].repeat(2, 1, 1, 1)
+    assert triviality_problems([Step("propagate", [1, 2], [3], [twins])])
+
+
 def test_comparison_catches_mismatches() -> None:
     """The comparison itself: tolerances per row, binary agreement, ids and frame order."""
     logits = torch.randn(2, 1, 8, 8) * 5
@@ -500,17 +589,22 @@ def test_comparison_catches_mismatches() -> None:
 
 # Scenarios the unpatched reference runs in fp32 on CPU.
 RUNNABLE = [
-    scenario_a,
-    scenario_b_box_only,
-    scenario_c,
-    scenario_d,
-    scenario_e,
-    scenario_h,
-    scenario_i,
+    two_clicked_objects_tracked_forward,
+    box_only_prompt_tracked_forward_then_backward,
+    mask_and_box_prompts_tracked_forward_then_reverse,
+    corrective_clicks_on_tracked_frame_then_repropagation,
+    click_on_last_frame_tracked_in_reverse,
+    start_frame_and_length_limits_forward_and_reverse,
+    prompts_cleared_before_and_after_tracking,
 ]
 # Scenarios in which some object is tracked on a frame before its first prompt (or backwards
 # from a frame after every prompt): no object pointer joins there and the reference crashes.
-CRASHING = [scenario_b, scenario_e_reverse_without_pointer, scenario_f, scenario_g]
+CRASHING = [
+    new_object_boxed_later_tracked_before_its_prompt,
+    reverse_from_last_frame_without_object_pointer,
+    third_object_added_after_tracking,
+    objects_removed_between_runs,
+]
 
 
 @pytest.mark.parametrize("scenario", RUNNABLE, ids=lambda scenario: scenario.__name__)
@@ -531,11 +625,18 @@ def test_reference_crashes_without_object_pointer(tiny_pair: Pair) -> None:
     """Documents the reference's fp32 crash that `CRASHING` works around (cheap: it fails on
     the first tracked frame). If a future oracle fixes it, move the scenarios to RUNNABLE."""
     with pytest.raises(RuntimeError, match=r"dtype"):
-        tiny_pair.run_theirs(scenario_b)
+        tiny_pair.run_theirs(new_object_boxed_later_tracked_before_its_prompt)
     with pytest.raises(RuntimeError, match=r"dtype"):
-        tiny_pair.run_theirs(scenario_e_reverse_without_pointer)
+        tiny_pair.run_theirs(reverse_from_last_frame_without_object_pointer)
+
+
+def test_objects_absent_on_prompted_frame(checkpoint_dir: Path, video_folder: Path) -> None:
+    """The no-object path: weights whose object-score head is left unbiased call the clicked
+    object absent on frame 0 (asserted), then tracking from that memory must match."""
+    pair = Pair("sam2.1_hiera_t", checkpoint_dir, video_folder, objects_present=False)
+    pair.check(object_absent_on_prompted_frame_then_tracked)
 
 
 def test_sam2_small_two_objects(checkpoint_dir: Path, video_folder: Path) -> None:
-    """Scenario (a) on the SAM 2.0 small preset."""
-    Pair("sam2_hiera_s", checkpoint_dir, video_folder).check(scenario_a)
+    """Two clicked objects tracked forward on the SAM 2.0 small preset."""
+    Pair("sam2_hiera_s", checkpoint_dir, video_folder).check(two_clicked_objects_tracked_forward)
