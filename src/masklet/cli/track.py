@@ -20,7 +20,14 @@ from tqdm import tqdm
 
 from masklet.cli.common import LoadedModel, add_model_arguments, check_runtime_arguments, load_model
 from masklet.cli.interrupts import deferred_interrupt
-from masklet.cli.outputs import FORMATS, MaskWriter, VideoMeta, create_writers, parse_formats
+from masklet.cli.outputs import (
+    FORMATS,
+    MaskWriter,
+    VideoMeta,
+    close_writers,
+    create_writers,
+    parse_formats,
+)
 from masklet.cli.prompt_spec import (
     ObjectPrompt,
     check_prompt,
@@ -31,8 +38,10 @@ from masklet.cli.prompt_spec import (
     prompt_palette,
 )
 from masklet.errors import InputError
+from masklet.io.files import make_output_folder
 from masklet.io.frames import FrameSource
 from masklet.io.sources import open_frame_source
+from masklet.io.video_file import VideoFileSource
 from masklet.predictors.video import SAM2VideoPredictor
 from masklet.runtime import autocast_for
 from masklet.session.state import VideoState
@@ -84,14 +93,9 @@ def collect_prompts(specs: list[str], prompts_file: Path | None) -> list[ObjectP
 
 def prepare_out_dir(out: Path, overwrite: bool) -> None:
     """Create `out`; refuse a non-empty existing folder unless `overwrite`."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise InputError(f"output folder {out} exists and is not empty; pass --overwrite")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create output folder {out}: {error.strerror}") from None
+    make_output_folder(out)
 
 
 def _check_frame_options(args: argparse.Namespace, num_frames: int | None) -> None:
@@ -141,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
     source = open_frame_source(args.video)
     try:
         meta = video_meta(args, source, prompts)
+        if isinstance(source, VideoFileSource) and source.truncation is not None:
+            print(f"masklet: warning: {source.truncation}", file=sys.stderr)
         start = start_frame(args, prompts)
         writers = create_writers(formats, args.out, meta, args.sav_stride)
         prepare_out_dir(args.out, args.overwrite)
@@ -220,7 +226,9 @@ def _propagate(
     total: int,
     args: argparse.Namespace,
 ) -> tuple[FrameLog, bool]:
-    """Track `total` frames from `start`, writing each; Ctrl-C stops after a whole frame."""
+    """Track `total` frames from `start`, writing each; Ctrl-C stops after a whole frame.
+    When a write fails, the other writers are still closed (their files stay valid) and that
+    first failure is raised."""
     log = FrameLog()
     needs_frame = any(writer.needs_frame for writer in writers)
     quiet = args.quiet or not sys.stderr.isatty()
@@ -239,11 +247,14 @@ def _propagate(
             bar.update(1)
     except KeyboardInterrupt:
         interrupted = True
-    finally:
+    except BaseException:
         bar.close()
-        with deferred_interrupt(reraise=False) as caught:
-            for writer in writers:
-                writer.close()
+        with deferred_interrupt(reraise=False):
+            close_writers(writers, raise_errors=False)
+        raise
+    bar.close()
+    with deferred_interrupt(reraise=False) as caught:
+        close_writers(writers)
     return log, interrupted or caught.received
 
 

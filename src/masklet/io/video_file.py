@@ -11,6 +11,15 @@ That count is exact even for containers that store no frame count (mkv, webm). `
 seeks to the last keyframe at or before frame i and decodes forward to it; a decoder that is
 already positioned before frame i, with no keyframe in between, simply continues. Decoded frames
 go into a small LRU cache (`cache_size`, default 8), so nearby and backward access is cheap.
+After a seek, frames that come out before the keyframe sought (the leading frames of an open
+GOP, which may reference pictures from before the seek point) are dropped, never cached.
+What counts as a frame, and how broken files (truncated, corrupt packets, edit lists) are
+indexed and decoded: `masklet.io.video_container`.
+
+Rotation metadata (the display matrix that phones write) is applied by default
+(`autorotate=True`, as players and the `ffmpeg` tool do): frames, `height` and `width` are those
+of the displayed, upright video, so masks computed on them match what users see. See
+`masklet.io.video_orientation`.
 """
 
 from __future__ import annotations
@@ -27,8 +36,15 @@ import numpy as np
 
 from masklet.errors import InputError
 from masklet.io.frames import FrameCache, FrameSource
+from masklet.io.video_container import (
+    AV_ERRORS,
+    PacketIndex,
+    build_packet_index,
+    decode_video_frames,
+    open_video_container,
+)
+from masklet.io.video_orientation import IDENTITY, Orientation, frame_orientation
 
-_AV_ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, OSError, EOFError)
 _TIMESTAMP_PROBE_FRAMES = 12  # frames decoded at opening to check that timestamps are sane
 
 
@@ -53,79 +69,9 @@ class VideoInfo:
     duration: float
 
 
-@dataclasses.dataclass(frozen=True)
-class PacketIndex:
-    """Sorted presentation timestamps of every frame of a stream and the keyframe flags.
-
-    pts: shape (N,), int64, strictly increasing, in units of the stream's time base.
-    is_keyframe: shape (N,), bool; `is_keyframe[0]` is forced True (decoding starts there).
-    """
-
-    pts: np.ndarray
-    is_keyframe: np.ndarray
-
-    def index_of(self, pts: int) -> int | None:
-        """Frame index whose pts equals `pts`, or None."""
-        position = int(np.searchsorted(self.pts, pts))
-        if position < len(self.pts) and int(self.pts[position]) == pts:
-            return position
-        return None
-
-    def keyframe_at_or_before(self, index: int) -> int:
-        """Index of the last keyframe at or before frame `index`."""
-        keyframes = np.flatnonzero(self.is_keyframe[: index + 1])
-        return int(keyframes[-1]) if len(keyframes) else 0
-
-
-def _open_container(path: Path) -> Any:
-    """Open `path` with PyAV and return (container, first video stream); InputError if not."""
-    try:
-        container = av.open(str(path))
-    except av.error.EOFError as error:
-        raise InputError(
-            f"video file {path} is empty or truncated: it ends before any frame"
-        ) from error
-    except _AV_ERRORS as error:
-        raise InputError(f"cannot read video file {path}: {error}") from error
-    if not container.streams.video:
-        container.close()
-        raise InputError(f"video file {path} has no video stream: it holds zero video frames")
-    return container
-
-
 def _stream_fps(stream: Any) -> float:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate else 0.0
-
-
-def build_packet_index(path: Path) -> PacketIndex | None:
-    """Demux (without decoding) the first video stream of `path` and index its frames.
-    Returns None when packets carry no timestamps (raw elementary streams such as `.h264`)."""
-    container = _open_container(path)
-    stamps: list[int] = []
-    keyframes: list[bool] = []
-    try:
-        stream = container.streams.video[0]
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue  # the flush packet at the end
-            stamp = packet.pts if packet.pts is not None else packet.dts
-            if stamp is None:
-                return None
-            stamps.append(int(stamp))
-            keyframes.append(bool(packet.is_keyframe))
-    except _AV_ERRORS as error:
-        raise InputError(f"cannot read video file {path}: {error}") from error
-    finally:
-        container.close()
-    if not stamps:
-        raise InputError(f"video file {path} has zero frames")
-    order = np.argsort(np.asarray(stamps, dtype=np.int64), kind="stable")
-    pts = np.asarray(stamps, dtype=np.int64)[order]
-    unique = np.concatenate([[True], np.diff(pts) > 0])
-    is_keyframe = np.asarray(keyframes, dtype=bool)[order][unique]
-    is_keyframe[0] = True
-    return PacketIndex(pts=pts[unique], is_keyframe=is_keyframe)
 
 
 class VideoFileSource(FrameSource):
@@ -136,10 +82,19 @@ class VideoFileSource(FrameSource):
         cache_size: how many decoded frames the LRU cache keeps (0 disables it).
         reverse_chunk: most frames held at once by `iter_frames(..., reverse=True)`, which
             decodes a chunk forward and yields it backwards.
+        autorotate: apply the file's rotation metadata (display matrix), so frames come out
+            upright as players show them; False gives the stored pixels.
     Memory is bounded by `cache_size + reverse_chunk` frames plus the packet index.
     """
 
-    def __init__(self, path: str | Path, *, cache_size: int = 8, reverse_chunk: int = 16) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        cache_size: int = 8,
+        reverse_chunk: int = 16,
+        autorotate: bool = True,
+    ) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"video file not found: {self.path}")
@@ -149,7 +104,7 @@ class VideoFileSource(FrameSource):
             raise InputError(f"reverse_chunk must be >= 1, got {reverse_chunk}")
         self.cache = FrameCache(cache_size)
         self.reverse_chunk = reverse_chunk
-        self._container: Any = _open_container(self.path)
+        self._container: Any = open_video_container(self.path)
         self._stream: Any = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         self._index: PacketIndex | None = None
@@ -158,6 +113,9 @@ class VideoFileSource(FrameSource):
         self._decoder_owner: object | None = None  # the span that last moved the decoder
         self._last_stamp: int | None = None  # timestamp of the decoder's last output frame
         self._counting = False  # True: timestamps unusable, frames are counted from the start
+        self._seek_floor = 0  # frames before this index, decoded after the last seek, are dropped
+        self._autorotate = autorotate
+        self.orientation: Orientation = IDENTITY  # set from the first frame's side data
         self._first_frame = self._decode_first_frame()
 
     # -- FrameSource -------------------------------------------------------------------------
@@ -168,10 +126,12 @@ class VideoFileSource(FrameSource):
 
     @property
     def height(self) -> int:
+        """Height of the displayed (rotated, if `autorotate`) frames."""
         return int(self._first_frame.shape[0])
 
     @property
     def width(self) -> int:
+        """Width of the displayed (rotated, if `autorotate`) frames."""
         return int(self._first_frame.shape[1])
 
     @property
@@ -198,17 +158,33 @@ class VideoFileSource(FrameSource):
             self._index = index
         return self._index
 
+    @property
+    def truncation(self) -> str | None:
+        """One line saying the file is truncated (it ends inside a frame, e.g. a recording
+        that was cut), or None. The source then holds the complete frames before the cut."""
+        if not self.index.truncated:
+            return None
+        count = self.num_frames
+        return (
+            f"video file {self.path} is truncated: it ends inside frame {count}; "
+            f"using the {count} complete frame{'s' if count != 1 else ''} before the cut"
+        )
+
     def _count_frames(self) -> PacketIndex:
         """Index of an untimed stream: decode it once (no colour conversion) and count."""
-        container = _open_container(self.path)
+        container = open_video_container(self.path)
         try:
-            count = sum(1 for _ in container.decode(container.streams.video[0]))
-        except _AV_ERRORS as error:
+            stream = container.streams.video[0]
+            count = sum(1 for _ in decode_video_frames(container, stream))
+        except AV_ERRORS as error:
             raise InputError(f"cannot decode video file {self.path}: {error}") from error
         finally:
             container.close()
         if count == 0:
-            raise InputError(f"video file {self.path} has zero frames")
+            raise InputError(
+                f"video file {self.path} has zero decodable frames "
+                f"(its video data is missing, cut short or corrupt)"
+            )
         is_keyframe = np.zeros(count, dtype=bool)
         is_keyframe[0] = True
         return PacketIndex(pts=np.arange(count, dtype=np.int64), is_keyframe=is_keyframe)
@@ -257,19 +233,25 @@ class VideoFileSource(FrameSource):
         first: np.ndarray | None = None
         stamps: list[int | None] = []
         try:
-            for frame in self._container.decode(self._stream):
+            for frame in decode_video_frames(self._container, self._stream):
                 if first is None:
-                    first = np.asarray(frame.to_ndarray(format="rgb24"))
+                    if self._autorotate:
+                        metadata = dict(self._stream.metadata)
+                        self.orientation = frame_orientation(frame, metadata)
+                    first = self._to_rgb(frame)
                 stamps.append(frame.pts)
                 if len(stamps) >= _TIMESTAMP_PROBE_FRAMES:
                     break
-        except _AV_ERRORS as error:
+        except AV_ERRORS as error:
             if first is None:
                 self.close()
                 raise InputError(f"cannot decode video file {self.path}: {error}") from error
         if first is None:
             self.close()
-            raise InputError(f"video file {self.path} has zero frames")
+            raise InputError(
+                f"video file {self.path} has zero decodable frames "
+                f"(its video data is missing, cut short or corrupt)"
+            )
         known = [stamp for stamp in stamps if stamp is not None]
         in_order = all(a < b for a, b in itertools.pairwise(known))
         self._counting = len(known) < len(stamps) or not in_order
@@ -280,19 +262,23 @@ class VideoFileSource(FrameSource):
         """Yield `(index, frame)` for frames `first..last` in order (frames are cached too).
 
         Reuses the open decoder when it sits at or before `first` with no keyframe in between;
-        otherwise seeks. If a seek lands after the wanted frame, retries from earlier
-        keyframes, and from the start of the file as the last resort. Interleaving with other
-        reads (`get` while iterating) is safe: the span re-positions the decoder if needed.
+        otherwise seeks. If a seek lands after the wanted frame, or the stream ends before it
+        (a keyframe flag that is wrong, as some AVI writers set), retries from earlier
+        keyframes, and from the start of the file as the last resort. A frame the decoder
+        skips although it was positioned before it is reported as undecodable. Interleaving
+        with other reads (`get` while iterating) is safe: the span re-positions the decoder.
         """
         if self._container is None:
             raise InputError(f"the video source for {self.path} is closed")
         owner = object()
         wanted = first
         seek_from = 0
+        positioned = False  # the decoder is known to sit before `wanted`
         while wanted <= last:
             if self._decoder_owner is not owner:  # first step, or another read moved it
                 seek_from = self._keyframe_at_or_before(wanted)
-                if not (self._decoder is not None and seek_from <= self._next_index <= wanted):
+                positioned = self._decoder is not None and seek_from <= self._next_index <= wanted
+                if not positioned:
                     self._seek(seek_from)
                 self._decoder_owner = owner
             try:
@@ -300,19 +286,20 @@ class VideoFileSource(FrameSource):
             except _TimestampsOutOfOrderError:
                 self._switch_to_counting()
                 continue
-            if produced is None:
-                raise InputError(
-                    f"could not decode frame {wanted} of {self.path}: the stream ended early"
-                )
-            frame_index, frame = produced
-            if frame_index > wanted:  # landed too late: start one keyframe earlier
-                if seek_from == 0:
-                    raise InputError(f"could not decode frame {wanted} of {self.path}")
-                seek_from = self._keyframe_at_or_before(seek_from - 1)
-                self._seek(seek_from)
-            elif frame_index == wanted:
-                yield frame_index, frame
-                wanted += 1
+            if produced is not None and produced[0] <= wanted:
+                positioned = True
+                if produced[0] == wanted:
+                    yield produced
+                    wanted += 1
+                continue
+            if positioned or seek_from == 0:
+                raise InputError(self._undecodable(wanted, ended=produced is None))
+            seek_from = self._keyframe_at_or_before(seek_from - 1)  # one keyframe earlier
+            self._seek(seek_from)
+
+    def _undecodable(self, index: int, *, ended: bool) -> str:
+        problem = "the stream ended early" if ended else "the decoder skipped it (corrupt data)"
+        return f"could not decode frame {index} of {self.path}: {problem}"
 
     def _keyframe_at_or_before(self, index: int) -> int:
         return 0 if self._counting else self.index.keyframe_at_or_before(index)
@@ -332,7 +319,7 @@ class VideoFileSource(FrameSource):
         try:
             if keyframe_index == 0:
                 self._container.close()
-                self._container = _open_container(self.path)
+                self._container = open_video_container(self.path)
                 self._stream = self._container.streams.video[0]
                 self._stream.thread_type = "AUTO"
             else:
@@ -340,10 +327,11 @@ class VideoFileSource(FrameSource):
                 self._container.seek(
                     target_pts, stream=self._stream, backward=True, any_frame=False
                 )
-        except _AV_ERRORS as error:
+        except AV_ERRORS as error:
             raise InputError(f"cannot seek in video file {self.path}: {error}") from error
-        self._decoder = iter(self._container.decode(self._stream))
+        self._decoder = decode_video_frames(self._container, self._stream)
         self._last_stamp = None
+        self._seek_floor = keyframe_index
         # In counting mode we always seek to the start, so the next frame is frame 0;
         # otherwise the index is unknown until the first frame's timestamp comes out.
         self._next_index = 0 if self._counting else -1
@@ -358,15 +346,19 @@ class VideoFileSource(FrameSource):
             except StopIteration:
                 self._decoder = None
                 return None
-            except _AV_ERRORS as error:
+            except AV_ERRORS as error:
                 raise InputError(f"cannot decode video file {self.path}: {error}") from error
             frame_index = self._next_index if self._counting else self._index_from_stamp(frame)
-            if frame_index is None:
+            if frame_index is None or frame_index < self._seek_floor:
                 continue
-            rgb = np.asarray(frame.to_ndarray(format="rgb24"))
+            rgb = self._to_rgb(frame)
             self.cache.put(frame_index, rgb)
             self._next_index = frame_index + 1
             return frame_index, rgb
+
+    def _to_rgb(self, frame: Any) -> np.ndarray:
+        """A decoded PyAV frame as a displayed (H, W, 3) uint8 RGB array."""
+        return self.orientation.apply(np.asarray(frame.to_ndarray(format="rgb24")))
 
     def _index_from_stamp(self, frame: Any) -> int | None:
         """Frame index of a decoded frame from its pts (None: not an indexed frame, e.g. a
