@@ -3,7 +3,12 @@
 Public entry points: `build_sam2`, `SAM2ImagePredictor`, the presets in `masklet.config`.
 """
 
-from masklet.build import build_sam2, build_sam2_video_predictor
+from masklet.build import (
+    build_sam2,
+    build_sam2_hf,
+    build_sam2_video_predictor,
+    build_sam2_video_predictor_hf,
+)
 from masklet.config import PRESETS, SAM2Config, get_config
 from masklet.errors import CheckpointError, ConfigError, InputError, MaskletError
 from masklet.io.sources import read_frames
@@ -28,7 +33,9 @@ __all__ = [
     "StreamingTracker",
     "__version__",
     "build_sam2",
+    "build_sam2_hf",
     "build_sam2_video_predictor",
+    "build_sam2_video_predictor_hf",
     "get_config",
     "read_frames",
 ]

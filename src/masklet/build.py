@@ -1,53 +1,388 @@
-"""Model construction from a preset name and an optional official checkpoint."""
+"""Model construction from a preset (or a reference config name) and an optional checkpoint.
+
+`build_sam2` and `build_sam2_video_predictor` take the reference's arguments, in its order
+(`config_file, ckpt_path, device, mode, hydra_overrides_extra, apply_postprocessing`, and
+`vos_optimized` for video), so scripts written for `sam2.build_sam` run with only their imports
+changed; masklet's own keywords (`checkpoint`, `image_size`, `fill_hole_area`,
+`non_overlap_masks`) are keyword-only. How each reference argument maps onto masklet is in
+docs/porting.md. The one deliberate difference: `device` defaults to `"cpu"`, not `"cuda"`.
+
+The reference expresses its settings as Hydra overrides (`++model.<key>=<value>`); masklet
+applies the ones it has an equivalent for, in the reference's order: the caller's
+`hydra_overrides_extra` first, then those that `apply_postprocessing=True` adds (so those win,
+as in the reference), then masklet's keywords when given. Any other override is a
+`ConfigError` that names it.
+
+`build_sam2_hf` / `build_sam2_video_predictor_hf` (and the predictors' `from_pretrained`,
+which call them) resolve an official checkpoint through masklet's weights cache, downloading
+it there on first use.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from masklet.checkpoint import load_checkpoint
-from masklet.config import get_config
+from masklet.config import SAM2Config, get_config
+from masklet.errors import ConfigError
 from masklet.model.sam2 import SAM2Model
 from masklet.predictors.video import SAM2VideoPredictor
+from masklet.weights import get_weights, resolve_checkpoint
+
+DEFAULT_PRESET = "sam2.1_hiera_t"
+
+#: What the reference's builders append when `apply_postprocessing=True` (sam2 1.1.0 facts).
+POSTPROCESSING_OVERRIDES = (
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
+)
+#: ... and what the video builder appends on top of those.
+VIDEO_POSTPROCESSING_OVERRIDES = (
+    *POSTPROCESSING_OVERRIDES,
+    "++model.binarize_mask_from_pts_for_mem_enc=true",
+    "++model.fill_hole_area=8",
+)
+
+#: Every stability score lies in [0, 1], so with this threshold each single mask counts as
+#: stable: the decoder's dynamic multi-mask fallback is off (`dynamic_multimask_via_stability`
+#: false, the reference's setting without post-processing).
+STABILITY_FALLBACK_OFF = float("-inf")
+
+#: Keywords of `build_sam2` that `from_pretrained` passes to the builder; the other keywords
+#: go to the predictor's constructor.
+MODEL_KEYWORDS = ("device", "mode", "hydra_overrides_extra", "apply_postprocessing", "image_size")
 
 
-def build_sam2(
-    preset: str = "sam2.1_hiera_t",
-    checkpoint: str | Path | None = None,
-    image_size: int = 1024,
-    device: str | torch.device = "cpu",
-) -> SAM2Model:
-    """Build a SAM 2 model in eval mode.
+@dataclasses.dataclass
+class BuildSettings:
+    """What the builder arguments decide, before any model exists.
 
-    Args:
-        preset: one of the 8 official presets (`sam2_hiera_{t,s,b+,l}`,
-            `sam2.1_hiera_{t,s,b+,l}`) or an alias such as `sam2.1_hiera_tiny`.
-        checkpoint: path of an official `.pt` file, loaded strictly; None keeps the random
-            initialisation (for tests).
-        image_size: side of the square model input (multiple of 32; official: 1024).
-        device: where to put the model.
+    Field names are the reference's `++model.<key>` names; the defaults are the reference's
+    values without post-processing (its config files plus its class defaults).
     """
-    config = get_config(preset, image_size=image_size)
+
+    image_size: int = 1024
+    dynamic_multimask_via_stability: bool = False
+    dynamic_multimask_stability_delta: float = 0.05
+    dynamic_multimask_stability_thresh: float = 0.98
+    sigmoid_scale_for_mem_enc: float = 20.0
+    sigmoid_bias_for_mem_enc: float = -10.0
+    compile_image_encoder: bool = False
+    # video predictor only
+    binarize_mask_from_pts_for_mem_enc: bool = False
+    fill_hole_area: int = 0
+    non_overlap_masks: bool = False
+
+    def model_config(self, preset: SAM2Config) -> SAM2Config:
+        """`preset` with these settings (raises `ConfigError` on a bad image size)."""
+        thresh = self.dynamic_multimask_stability_thresh
+        return dataclasses.replace(
+            preset,
+            image_size=self.image_size,
+            dynamic_multimask_stability_delta=self.dynamic_multimask_stability_delta,
+            dynamic_multimask_stability_thresh=(
+                thresh if self.dynamic_multimask_via_stability else STABILITY_FALLBACK_OFF
+            ),
+            sigmoid_scale_for_mem_enc=self.sigmoid_scale_for_mem_enc,
+            sigmoid_bias_for_mem_enc=self.sigmoid_bias_for_mem_enc,
+        )
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {text!r}")
+    return lowered == "true"
+
+
+_Parser = Callable[[str], object]
+#: Overridable `model.<key>`s that have a masklet equivalent, with the parser of their value.
+_MODEL_OVERRIDES: dict[str, _Parser] = {
+    "image_size": int,
+    "sam_mask_decoder_extra_args.dynamic_multimask_via_stability": _parse_bool,
+    "sam_mask_decoder_extra_args.dynamic_multimask_stability_delta": float,
+    "sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh": float,
+    "sigmoid_scale_for_mem_enc": float,
+    "sigmoid_bias_for_mem_enc": float,
+    "compile_image_encoder": _parse_bool,
+}
+_VIDEO_OVERRIDES: dict[str, _Parser] = {
+    "binarize_mask_from_pts_for_mem_enc": _parse_bool,
+    "fill_hole_area": int,
+    "non_overlap_masks": _parse_bool,
+}
+
+
+def _split_override(override: str) -> tuple[str, str]:
+    """`"++model.image_size=512"` (or `+model...`, `model...`) -> `("image_size", "512")`."""
+    body = override.strip()
+    plus_signs = len(body) - len(body.lstrip("+"))
+    key, equals, value = body.lstrip("+").partition("=")
+    key = key.strip()
+    if plus_signs > 2 or not equals or not key.startswith("model."):
+        raise ConfigError(
+            f"cannot apply the Hydra override {override!r}: masklet understands "
+            f"'++<key>=<value>' for the keys {_supported_keys()}"
+        )
+    return key.removeprefix("model."), value.strip().strip("'\"")
+
+
+def _supported_keys() -> str:
+    return ", ".join(f"model.{key}" for key in (*_MODEL_OVERRIDES, *_VIDEO_OVERRIDES))
+
+
+def _apply_override(settings: BuildSettings, override: str, video: bool) -> None:
+    """Set the field an override names, or raise a `ConfigError` naming the override."""
+    if not isinstance(override, str):
+        raise ConfigError(f"Hydra overrides must be strings, got {override!r}")
+    key, text = _split_override(override)
+    parser = _MODEL_OVERRIDES.get(key) or _VIDEO_OVERRIDES.get(key)
+    if parser is None:
+        raise ConfigError(
+            f"the Hydra override {override!r} has no masklet equivalent; supported keys: "
+            f"{_supported_keys()}"
+        )
+    if key in _VIDEO_OVERRIDES and not video:
+        raise ConfigError(
+            f"the Hydra override {override!r} applies to the video predictor only "
+            "(build_sam2_video_predictor)"
+        )
+    try:
+        value = parser(text)
+    except ValueError as error:
+        raise ConfigError(f"bad value in the Hydra override {override!r}: {error}") from None
+    setattr(settings, key.rsplit(".", 1)[-1], value)
+
+
+def resolve_settings(
+    config_file: str,
+    hydra_overrides_extra: Sequence[str] = (),
+    apply_postprocessing: bool = True,
+    video: bool = False,
+) -> tuple[SAM2Config, BuildSettings]:
+    """The preset `config_file` names and the settings the reference's arguments give.
+
+    Overrides apply in the reference's order: the caller's, then the post-processing ones.
+    """
+    if isinstance(hydra_overrides_extra, str):
+        raise ConfigError(
+            f"hydra_overrides_extra must be a list of strings, got the string "
+            f"{hydra_overrides_extra!r}"
+        )
+    preset = get_config(config_file)
+    settings = BuildSettings(
+        image_size=preset.image_size,
+        sigmoid_scale_for_mem_enc=preset.sigmoid_scale_for_mem_enc,
+        sigmoid_bias_for_mem_enc=preset.sigmoid_bias_for_mem_enc,
+    )
+    extra: Sequence[str] = ()
+    if apply_postprocessing:
+        extra = VIDEO_POSTPROCESSING_OVERRIDES if video else POSTPROCESSING_OVERRIDES
+    for override in (*hydra_overrides_extra, *extra):
+        _apply_override(settings, override, video)
+    return preset, settings
+
+
+def _checked_device(device: str | torch.device) -> torch.device:
+    """`device` checked: `"auto"` picks cuda when available; an unavailable backend is a
+    one-line `ConfigError` (the reference fails deep inside torch instead)."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"unknown device {name!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device={name!r} was requested but CUDA is not available here; pass device='cpu' "
+            "(masklet's default) or device='auto'"
+        )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name!r} was requested but MPS is not available here")
+    return resolved
+
+
+def _checkpoint_argument(
+    ckpt_path: str | Path | None, checkpoint: str | Path | None
+) -> str | Path | None:
+    if ckpt_path is not None and checkpoint is not None:
+        raise TypeError("give the checkpoint once: ckpt_path (the reference's name) or checkpoint")
+    return ckpt_path if ckpt_path is not None else checkpoint
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("eval", "train"):
+        raise ConfigError(f"mode must be 'eval' or 'train', got {mode!r}")
+
+
+def _warn_uncompiled(compiled: bool, what: str) -> None:
+    """Say that a compiled model was asked for (called by the builders: the warning points at
+    their caller)."""
+    if not compiled:
+        return
+    warnings.warn(
+        f"{what}: the reference compiles its modules with torch.compile; masklet runs them "
+        "as they are (same results)",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _make_model(
+    config: SAM2Config, checkpoint: str | Path | None, device: torch.device, mode: str
+) -> SAM2Model:
     model = SAM2Model(config)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, config.name)
-    return model.to(device).eval()
+    model = model.to(device)
+    return model.train() if mode == "train" else model.eval()
+
+
+def _resolved_config(
+    config_file: str,
+    hydra_overrides_extra: Sequence[str],
+    apply_postprocessing: bool,
+    video: bool,
+    image_size: int | None,
+) -> tuple[SAM2Config, BuildSettings]:
+    preset, settings = resolve_settings(
+        config_file, hydra_overrides_extra, apply_postprocessing, video
+    )
+    if image_size is not None:
+        settings.image_size = image_size
+    return settings.model_config(preset), settings
+
+
+def build_sam2(
+    config_file: str = DEFAULT_PRESET,
+    ckpt_path: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    mode: str = "eval",
+    hydra_overrides_extra: Sequence[str] = (),
+    apply_postprocessing: bool = True,
+    *,
+    checkpoint: str | Path | None = None,
+    image_size: int | None = None,
+) -> SAM2Model:
+    """Build a SAM 2 model (the reference's `build_sam2` arguments and masklet's).
+
+    Args:
+        config_file: a preset (`sam2_hiera_{t,s,b+,l}`, `sam2.1_hiera_{t,s,b+,l}`), an alias
+            (`sam2.1_hiera_tiny`, `facebook/sam2.1-hiera-tiny`) or a reference config name
+            (`configs/sam2.1/sam2.1_hiera_l.yaml`, `sam2_hiera_l.yaml`).
+        ckpt_path / checkpoint: path of an official `.pt` file, loaded strictly; None keeps
+            the random initialisation. Two names for one argument: give at most one.
+        device: where to put the model (`"auto"`: cuda when available).
+        mode: `"eval"` or `"train"` (the model's `nn.Module` mode).
+        hydra_overrides_extra: reference overrides such as `"++model.image_size=512"`; those
+            without a masklet equivalent raise `ConfigError`.
+        apply_postprocessing: the decoder's dynamic multi-mask fallback (a single mask that is
+            unstable is replaced by the best of the three); the reference's default.
+        image_size: side of the square model input (multiple of 32; official: 1024); when
+            given it takes precedence over an `image_size` override.
+    """
+    config, settings = _resolved_config(
+        config_file, hydra_overrides_extra, apply_postprocessing, False, image_size
+    )
+    _check_mode(mode)
+    resolved = _checked_device(device)
+    _warn_uncompiled(settings.compile_image_encoder, "compile_image_encoder=true")
+    return _make_model(config, _checkpoint_argument(ckpt_path, checkpoint), resolved, mode)
 
 
 def build_sam2_video_predictor(
-    preset: str = "sam2.1_hiera_t",
-    checkpoint: str | Path | None = None,
-    image_size: int = 1024,
+    config_file: str = DEFAULT_PRESET,
+    ckpt_path: str | Path | None = None,
     device: str | torch.device = "cpu",
-    fill_hole_area: int = 8,
-    non_overlap_masks: bool = False,
+    mode: str = "eval",
+    hydra_overrides_extra: Sequence[str] = (),
+    apply_postprocessing: bool = True,
+    vos_optimized: bool = False,
+    *,
+    checkpoint: str | Path | None = None,
+    image_size: int | None = None,
+    fill_hole_area: int | None = None,
+    non_overlap_masks: bool | None = None,
 ) -> SAM2VideoPredictor:
-    """Build a `SAM2VideoPredictor` (reference-compatible video API) around `build_sam2`.
+    """Build a `SAM2VideoPredictor` (the reference's video API) around a new model.
 
-    `fill_hole_area=8` and binarised click masks in memory are the official video settings.
+    Arguments as in `build_sam2`, plus:
+        apply_postprocessing: also binarise the masks of prompted frames for the memory
+            encoder and fill background holes of up to 8 low-res pixels in the outputs (the
+            official video settings); off, holes are kept and masks enter memory through a
+            sigmoid, as in the reference.
+        vos_optimized: accepted; the reference compiles its modules, masklet warns and runs
+            them uncompiled (same results).
+        fill_hole_area, non_overlap_masks: masklet's keywords; when given they take
+            precedence over overrides and post-processing.
     """
-    model = build_sam2(preset, checkpoint=checkpoint, image_size=image_size, device=device)
-    return SAM2VideoPredictor(
-        model, fill_hole_area=fill_hole_area, non_overlap_masks=non_overlap_masks
+    config, settings = _resolved_config(
+        config_file, hydra_overrides_extra, apply_postprocessing, True, image_size
     )
+    _check_mode(mode)
+    resolved = _checked_device(device)
+    what = "vos_optimized=True" if vos_optimized else "compile_image_encoder=true"
+    _warn_uncompiled(vos_optimized or settings.compile_image_encoder, what)
+    model = _make_model(config, _checkpoint_argument(ckpt_path, checkpoint), resolved, mode)
+    return SAM2VideoPredictor(
+        model,
+        fill_hole_area=settings.fill_hole_area if fill_hole_area is None else fill_hole_area,
+        non_overlap_masks=(
+            settings.non_overlap_masks if non_overlap_masks is None else non_overlap_masks
+        ),
+        binarize_mask_from_pts_for_mem_enc=settings.binarize_mask_from_pts_for_mem_enc,
+    )
+
+
+# ---------------------------------------------------------------- official checkpoints by name
+
+
+def _pretrained_checkpoint(model_id: str) -> tuple[str, Path]:
+    """Preset name and cached file of an official checkpoint (downloaded on first use; a
+    one-line `CheckpointError` when that fails, e.g. offline)."""
+    entry = get_weights(model_id)
+    return entry.name, resolve_checkpoint(entry)
+
+
+def build_sam2_hf(model_id: str, **kwargs: Any) -> SAM2Model:
+    """`build_sam2` on the official checkpoint `model_id` names: a Hugging Face id such as
+    `"facebook/sam2.1-hiera-tiny"` or any name `masklet weights list` knows. The file comes
+    from masklet's weights cache, not from the Hugging Face hub."""
+    preset, path = _pretrained_checkpoint(model_id)
+    return build_sam2(preset, checkpoint=path, **kwargs)
+
+
+def build_sam2_video_predictor_hf(model_id: str, **kwargs: Any) -> SAM2VideoPredictor:
+    """`build_sam2_video_predictor` on the official checkpoint `model_id` names (see
+    `build_sam2_hf`)."""
+    preset, path = _pretrained_checkpoint(model_id)
+    return build_sam2_video_predictor(preset, checkpoint=path, **kwargs)
+
+
+def pretrained_model(
+    model_id: str, kwargs: dict[str, Any], predictor_class: type
+) -> tuple[SAM2Model, dict[str, Any]]:
+    """For `from_pretrained`: the model `build_sam2_hf` builds with the builder keywords
+    among `kwargs` (`MODEL_KEYWORDS`), and the other keywords, for `predictor_class`.
+
+    The reference passes every keyword to both and each silently ignores what it does not
+    know; here a keyword neither takes is a `TypeError`, raised before any download.
+    """
+    model_kwargs = {key: value for key, value in kwargs.items() if key in MODEL_KEYWORDS}
+    other_kwargs = {key: value for key, value in kwargs.items() if key not in MODEL_KEYWORDS}
+    try:
+        inspect.signature(predictor_class).bind_partial(None, **other_kwargs)
+    except TypeError as error:
+        raise TypeError(f"{predictor_class.__name__}.from_pretrained(): {error}") from None
+    return build_sam2_hf(model_id, **model_kwargs), other_kwargs

@@ -109,18 +109,41 @@ _ALIASES = {
 }
 
 
+#: File endings stripped from a name: checkpoint files and the reference's Hydra config files.
+_NAME_SUFFIXES = (".pt", ".yaml", ".yml")
+
+
 def canonical_preset_name(name: str) -> str:
-    """Map `sam2.1_hiera_tiny`, `sam2.1_hiera_tiny.pt`, `facebook/sam2.1-hiera-tiny` or
-    `sam2.1_hiera_t` to the preset name `sam2.1_hiera_t`."""
-    key = name.strip().removesuffix(".pt").split("/")[-1].replace("-", "_")
-    key = key.replace("base_plus", "b+")
+    """Map any name users know a preset by to the preset name, e.g. `sam2.1_hiera_t` for
+    `sam2.1_hiera_tiny`, `sam2.1_hiera_tiny.pt`, `facebook/sam2.1-hiera-tiny` or the
+    reference's config names `configs/sam2.1/sam2.1_hiera_t.yaml` and `sam2.1_hiera_t.yaml`.
+
+    Only the last path component counts, so the reference's folders (`configs/sam2/`,
+    `configs/sam2.1/`) and top-level `sam2_hiera_{t,s,b+,l}.yaml` names all work. masklet
+    reads no YAML: a config it has no preset for (e.g. a training config) is a `ConfigError`.
+    """
+    key = name.strip().replace("\\", "/").split("/")[-1]
+    for suffix in _NAME_SUFFIXES:
+        key = key.removesuffix(suffix)
+    key = key.replace("-", "_").replace("base_plus", "b+")
     for long, short in _ALIASES.items():
         if key.endswith(f"_{long}"):
             key = key[: -len(long)] + short
     if key not in PRESETS:
-        known = ", ".join(PRESETS)
-        raise ConfigError(f"unknown model preset {name!r}; known presets: {known}")
+        raise ConfigError(_unknown_name_message(name))
     return key
+
+
+def _unknown_name_message(name: str) -> str:
+    known = ", ".join(PRESETS)
+    if name.strip().endswith((".yaml", ".yml")):
+        return (
+            f"no masklet preset for the config {name!r}: masklet reads no Hydra files and "
+            f"knows the official model configs configs/sam2.1/sam2.1_hiera_{{t,s,b+,l}}.yaml, "
+            f"configs/sam2/sam2_hiera_{{t,s,b+,l}}.yaml and sam2_hiera_{{t,s,b+,l}}.yaml; "
+            f"presets: {known}"
+        )
+    return f"unknown model preset {name!r}; known presets: {known}"
 
 
 def get_config(name: str, image_size: int | None = None) -> SAM2Config:

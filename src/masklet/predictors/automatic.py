@@ -112,6 +112,19 @@ class SAM2AutomaticMaskGenerator:
 
     postprocess_small_regions = staticmethod(postprocess_small_regions)
 
+    @classmethod
+    def from_pretrained(cls, model_id: str, **kwargs: Any) -> SAM2AutomaticMaskGenerator:
+        """The generator on the official checkpoint `model_id` names (e.g.
+        `"facebook/sam2.1-hiera-tiny"`), from masklet's weights cache (downloaded on first
+        use). `masklet.build_sam2`'s keywords (`device`, `apply_postprocessing`, ...) build
+        the model; the others (`points_per_side`, ...) go to this class."""
+        # Resolving and downloading checkpoints is `masklet.build`'s job, a layer above the
+        # predictors (DESIGN §13): imported here, when called, not by this module.
+        from masklet.build import pretrained_model
+
+        model, options = pretrained_model(model_id, kwargs, cls)
+        return cls(model, **options)
+
     @torch.no_grad()
     def generate(self, image: Any) -> list[dict[str, Any]]:
         """Masks for everything in `image` (`H x W x 3` uint8 RGB array or PIL image).

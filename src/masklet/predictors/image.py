@@ -29,7 +29,7 @@ class SAM2ImagePredictor:
     """Wraps a `SAM2Model` for single-image (or batched-image) prompting.
 
     Args:
-        model: the model (eval mode).
+        sam_model: the model (eval mode); the reference's name for it.
         mask_threshold: logit threshold for binary masks.
         max_hole_area: fill background holes up to this area (low-res pixels) before upsampling.
         max_sprinkle_area: remove foreground specks up to this area before upsampling.
@@ -37,13 +37,13 @@ class SAM2ImagePredictor:
 
     def __init__(
         self,
-        model: SAM2Model,
+        sam_model: SAM2Model,
         mask_threshold: float = 0.0,
         max_hole_area: float = 0.0,
         max_sprinkle_area: float = 0.0,
     ) -> None:
-        self.model = model
-        keep_freed_memory_for(model)
+        self.model = sam_model
+        keep_freed_memory_for(sam_model)
         self.mask_threshold = mask_threshold
         self.max_hole_area = max_hole_area
         self.max_sprinkle_area = max_sprinkle_area
@@ -51,6 +51,19 @@ class SAM2ImagePredictor:
         self._embedding: Tensor | None = None
         self._orig_hw: list[tuple[int, int]] = []
         self._is_batch = False
+
+    @classmethod
+    def from_pretrained(cls, model_id: str, **kwargs: Any) -> SAM2ImagePredictor:
+        """The predictor on the official checkpoint `model_id` names (e.g.
+        `"facebook/sam2.1-hiera-tiny"`), from masklet's weights cache (downloaded on first
+        use). `masklet.build_sam2`'s keywords (`device`, `image_size`, ...) build the model;
+        the others (`mask_threshold`, ...) go to this class."""
+        # Resolving and downloading checkpoints is `masklet.build`'s job, a layer above the
+        # predictors (DESIGN §13): imported here, when called, not by this module.
+        from masklet.build import pretrained_model
+
+        model, options = pretrained_model(model_id, kwargs, cls)
+        return cls(model, **options)
 
     @property
     def device(self) -> torch.device:

@@ -37,6 +37,9 @@ class SAM2VideoPredictor:
             (the official video setting is 8; works on CPU too).
         non_overlap_masks: at each pixel keep only the highest-scoring object in outputs.
         feature_cache_size: image encodings kept (frames), least recently used evicted.
+        binarize_mask_from_pts_for_mem_enc: prompted frames enter memory as their mask
+            thresholded at 0 (what the user sees; the official video setting) instead of
+            through a sigmoid. The reference's name; off in train mode, as there.
     """
 
     def __init__(
@@ -45,16 +48,33 @@ class SAM2VideoPredictor:
         fill_hole_area: int = 8,
         non_overlap_masks: bool = False,
         feature_cache_size: int = 2,
+        binarize_mask_from_pts_for_mem_enc: bool = True,
     ) -> None:
         self.model = model
         keep_freed_memory_for(model)
         self.tracker = FrameTracker(model, fill_hole_area)
         self.non_overlap_masks = non_overlap_masks
         self.feature_cache_size = feature_cache_size
+        self.binarize_mask_from_pts_for_mem_enc = binarize_mask_from_pts_for_mem_enc
+
+    @classmethod
+    def from_pretrained(cls, model_id: str, **kwargs: Any) -> SAM2VideoPredictor:
+        """The predictor on the official checkpoint `model_id` names (e.g.
+        `"facebook/sam2.1-hiera-tiny"`), from masklet's weights cache (downloaded on first
+        use). `kwargs` are `masklet.build_sam2_video_predictor`'s keywords."""
+        # Resolving and downloading checkpoints is `masklet.build`'s job, a layer above the
+        # predictors (DESIGN §13): imported here, when called, not by this module.
+        from masklet.build import build_sam2_video_predictor_hf
+
+        return build_sam2_video_predictor_hf(model_id, **kwargs)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def _binarize_prompted_masks(self) -> bool:
+        return self.binarize_mask_from_pts_for_mem_enc and not self.model.training
 
     @property
     def image_size(self) -> int:
@@ -239,7 +259,7 @@ class SAM2VideoPredictor:
                             features,
                             output.low_res_logits,
                             output.object_score_logits,
-                            binarize=True,
+                            binarize=self._binarize_prompted_masks,
                         )
                     if conditioning:
                         track.store.conditioning[frame_idx] = output
