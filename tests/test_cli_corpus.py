@@ -30,16 +30,10 @@ from masklet.errors import CheckpointError
 from masklet.io import probe_video, read_indexed_png, read_sav_json
 from test_cli_track import HEIGHT, MODEL_ARGS, WIDTH, write_video
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 NUM_FRAMES = 6
 UNWRITABLE = Path("/sys/masklet-corpus-out")  # sysfs refuses mkdir, even to root
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,8 @@ from masklet.io.image_folder import ImageFolderSource, load_rgb_image
 from masklet.io.pil_images import read_mask_values
 from masklet.predictors.image import SAM2ImagePredictor
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 NEW_COMMANDS = ("masklet.cli.track", "masklet.cli.segment", "masklet.cli.info")
 MODEL_ARGS = ("--image-size", "64", "--dtype", "float32", "--device", "cpu")
 
@@ -49,15 +51,6 @@ STORED: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     6: lambda a: np.rot90(a, k=1),
     8: lambda a: np.rot90(a, k=-1),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread (tiny models on a busy 2-core machine); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -46,6 +46,8 @@ from masklet.config import canonical_preset_name
 from masklet.errors import CheckpointError, ConfigError
 from oracle import ORACLE_CONFIGS, install_torchvision_stand_in, oracle_available, oracle_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 IMAGE_SIZE = 128
 MODEL_CFG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 OVERRIDES = [f"++model.image_size={IMAGE_SIZE}"]
@@ -63,14 +65,6 @@ HYPERNETWORK_SCALE = 40.0
 IOU_HEAD_BIAS = 3.0
 # What the reference warns when its extension fails: the stand-in must really run.
 SKIPPED_POSTPROCESSING = "(?s).*Skipping the post-processing"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------- the two sets of names

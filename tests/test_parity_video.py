@@ -29,7 +29,7 @@ from PIL import Image
 import masklet
 from oracle import build_oracle_video_predictor, oracle_checkpoint
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("one_thread")]
 
 IMAGE_SIZE = 256
 NUM_FRAMES = 12
@@ -512,16 +512,6 @@ class Pair:
         summary = f"{scenario.__name__}: {max_diffs(ours, theirs)}"
         assert not problems, summary + "\n" + "\n".join(problems[:25])
         print(summary)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: on a busy 2-core machine OpenMP barriers make these small models
-    many times slower with two. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

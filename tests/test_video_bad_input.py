@@ -7,7 +7,7 @@ A tiny random-weights model at 64 px on a 4-frame, 72x96 list-of-arrays video ke
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from PIL import Image
 
 import masklet
 from masklet.errors import InputError, MaskletError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 HEIGHT, WIDTH, NUM_FRAMES = 72, 96, 4
 CLICK = {"points": np.array([[40.0, 30.0]], dtype=np.float32), "labels": np.array([1])}
@@ -34,16 +36,6 @@ def make_frames() -> list[np.ndarray]:
         image += rng.normal(0, 5, image.shape)
         frames.append(np.clip(image, 0, 255).astype(np.uint8))
     return frames
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: on a busy 2-core machine OpenMP barriers make tiny models up to
-    15x slower with two. Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-import torch
 
 import masklet.cli
 from masklet.errors import InputError
@@ -33,6 +32,8 @@ from masklet.io import probe_video, read_indexed_png, read_sav_json, write_index
 from masklet.io.sources import open_frame_source
 from masklet.io.video_file import VideoFileSource
 from video_samples import encode, has_encoder, remux, textured_frames
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 HEIGHT, WIDTH, NUM_FRAMES = 48, 64, 6
 MODEL_ARGS = ("--image-size", "64", "--dtype", "float32", "--device", "cpu")
@@ -143,15 +144,6 @@ CASES: dict[str, Case] = {
     "odd_97x61_vp9.webm": Case(_odd_vp9, frames=4, height=61, width=97),
     "rotated90_phone.mp4": Case(_rotated, frames=4, height=WIDTH, width=HEIGHT),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: tiny models on a busy 2-core machine are fastest that way."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
