@@ -26,7 +26,6 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,64 +33,15 @@ from pathlib import Path
 import av
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 from masklet.io.video_file import VideoFileSource
-from masklet.io.video_orientation import frame_orientation
+from video_samples import encode, remux, sequential_frames, textured_frames
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".ts"}
 
 
 # ------------------------------------------------------------------------ generated videos
-
-
-def textured_frames(count: int, height: int, width: int, seed: int = 0) -> Iterator[np.ndarray]:
-    """`count` (H, W, 3) uint8 frames: a noisy texture scrolling diagonally, a bright square
-    moving over it, and a scene cut every 50 frames (so encoders add non-IDR I-frames)."""
-    rng = np.random.default_rng(seed)
-    texture = rng.integers(0, 256, (2 * height, 2 * width, 3), dtype=np.uint8)
-    texture = ((texture.astype(np.uint16) + np.roll(texture, 1, axis=1)) // 2).astype(np.uint8)
-    for index in range(count):
-        shift = index % height
-        frame = texture[shift : shift + height, shift : shift + width].copy()
-        if (index // 50) % 2 == 1:
-            frame = 255 - frame
-        x = (7 * index) % max(1, width - 16)
-        frame[height // 3 : height // 3 + 16, x : x + 16] = (250, 30, 30)
-        yield frame
-
-
-def encode(
-    path: Path,
-    codec: str,
-    frames: Iterator[np.ndarray],
-    *,
-    pix_fmt: str = "yuv420p",
-    options: dict[str, str] | None = None,
-    stamps: Callable[[int], int] | None = None,
-    time_base: Fraction = Fraction(1, 25),
-    rotation: float = 0.0,
-) -> Path:
-    """Encode RGB frames into `path`. `stamps(i)` gives frame i's pts in `time_base` units
-    (default: i, i.e. constant frame rate); `rotation` (counter-clockwise degrees) writes a
-    display matrix."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=25, options=options or {})
-        first = True
-        for index, rgb in enumerate(frames):
-            if first:
-                stream.height, stream.width = rgb.shape[:2]
-                stream.pix_fmt = pix_fmt
-                stream.codec_context.time_base = time_base
-                if rotation:
-                    stream.set_display_rotation(rotation)
-                first = False
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = stamps(index) if stamps is not None else index
-            frame.time_base = time_base
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def irregular_stamp(index: int) -> int:
@@ -122,30 +72,17 @@ def generate_videos(folder: Path, num_frames: int = 150) -> list[Path]:
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only
     written = []
     for name, codec, extra in jobs:
-        frames = textured_frames(num_frames, 120, 160)
+        # A scene cut every 50 frames, inside the GOPs: encoders add non-IDR I-frames.
+        frames = textured_frames(num_frames, 120, 160, cut_every=50)
         try:
-            written.append(encode(folder / name, codec, frames, **extra))  # type: ignore[arg-type]
+            path = encode(folder / name, codec, frames, rate=25, **extra)  # type: ignore[arg-type]
+            written.append(path)
         except (av.error.FFmpegError, ValueError) as error:
             print(f"skipped {name}: {codec} unavailable ({error})", file=sys.stderr)
-    written.append(trim(folder / "h264_bframes.mp4", folder / "h264_trimmed_edit_list.mp4", 30))
+    # Timestamps moved back so that the first 30 frames fall before zero: the mp4 muxer writes
+    # an edit list (the frames before the edit are decoded as references, not shown).
+    written.append(remux(folder / "h264_bframes.mp4", folder / "h264_trimmed_edit_list.mp4", 30))
     return written
-
-
-def trim(source: Path, target: Path, drop_frames: int) -> Path:
-    """Copy `source` into `target` without decoding, with timestamps moved back so that the
-    first `drop_frames` frames fall before zero: the mp4 muxer writes an edit list, as trimming
-    a phone video does (the frames before the edit are decoded as references, not shown)."""
-    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
-        in_stream = reader.streams.video[0]
-        out_stream = writer.add_stream_from_template(in_stream)
-        packets = [packet for packet in reader.demux(in_stream) if packet.size]
-        offset = sorted(int(packet.pts) for packet in packets)[drop_frames]
-        for packet in packets:
-            packet.pts -= offset
-            packet.dts -= offset
-            packet.stream = out_stream
-            writer.mux(packet)
-    return target
 
 
 # ------------------------------------------------------------------------ the check
@@ -168,22 +105,6 @@ class SeekResult:
     @property
     def passed(self) -> bool:
         return self.frames == self.decoded_frames and self.exact == self.tested
-
-
-def sequential_frames(path: Path, wanted: set[int]) -> tuple[int, dict[int, np.ndarray]]:
-    """Plain PyAV decode from the start: (number of frames, {k: frame k} for k in `wanted`)."""
-    kept: dict[int, np.ndarray] = {}
-    count = 0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        orientation = None
-        for frame in container.decode(stream):
-            if orientation is None:
-                orientation = frame_orientation(frame, dict(stream.metadata))
-            if count in wanted:
-                kept[count] = orientation.apply(frame.to_ndarray(format="rgb24"))
-            count += 1
-    return count, kept
 
 
 def pick_indices(num_frames: int, how_many: int, seed: int) -> list[int]:

@@ -59,6 +59,16 @@ def assert_one_line(code: int, err: str, *parts: str) -> None:
         assert part in err, (part, err)
 
 
+def corpus_command(
+    command: str, corpus: Path, out: Path, *options: str | Path, checkpoint: Path | None = None
+) -> list[str | Path]:
+    """`command` (segment, track or auto) on the corpus clip (track) or photo with `options`,
+    writing into `out`, with the small model (random weights from `checkpoint` if given)."""
+    source = corpus / ("clip.mp4" if command == "track" else "photo.png")
+    model = [*MODEL_ARGS] if checkpoint is None else ["--checkpoint", checkpoint, *MODEL_ARGS]
+    return [command, source, *options, "--out", out, *model]
+
+
 def run_subprocess(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """`python -m masklet ARGS` in a fresh interpreter (proves nothing else reaches stderr)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -157,11 +167,12 @@ def test_segment_and_track_refuse_bad_checkpoints(
 ) -> None:
     marker = tmp_path / "payload-ran"
     path = bad_checkpoint(kind, tmp_path, random_checkpoint, marker)
-    model = ["--checkpoint", path, *MODEL_ARGS]
-    segment = ["segment", corpus / "photo.png", "--point", "5,5", "--out", tmp_path / "s"]
-    assert_one_line(*run_main(capsys, *segment, *model), str(path), CHECKPOINT_CASES[kind])
-    track = ["track", corpus / "clip.mp4", "--prompt", "point=5:5", "--out", tmp_path / "t"]
-    assert_one_line(*run_main(capsys, *track, *model), str(path), CHECKPOINT_CASES[kind])
+    segment = corpus_command("segment", corpus, tmp_path / "s", "--point", "5,5", checkpoint=path)
+    assert_one_line(*run_main(capsys, *segment), str(path), CHECKPOINT_CASES[kind])
+    track = corpus_command(
+        "track", corpus, tmp_path / "t", "--prompt", "point=5:5", checkpoint=path
+    )
+    assert_one_line(*run_main(capsys, *track), str(path), CHECKPOINT_CASES[kind])
     assert not marker.exists()
 
 
@@ -171,15 +182,7 @@ def test_malicious_checkpoint_in_a_subprocess(
     marker = tmp_path / "payload-ran"
     path = bad_checkpoint("runs-command", tmp_path, random_checkpoint, marker)
     result = run_subprocess(
-        "segment",
-        corpus / "photo.png",
-        "--point",
-        "5,5",
-        "--out",
-        tmp_path / "out",
-        "--checkpoint",
-        path,
-        *MODEL_ARGS,
+        *corpus_command("segment", corpus, tmp_path / "out", "--point", "5,5", checkpoint=path)
     )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [
@@ -232,14 +235,7 @@ def test_malformed_prompts_files(
     prompts = tmp_path / "prompts.json"
     prompts.write_text(content)
     code, err = run_main(
-        capsys,
-        "track",
-        corpus / "clip.mp4",
-        "--prompts",
-        prompts,
-        "--out",
-        tmp_path / "out",
-        *MODEL_ARGS,
+        capsys, *corpus_command("track", corpus, tmp_path / "out", "--prompts", prompts)
     )
     assert_one_line(code, err, str(prompts), message)
     assert not (tmp_path / "out").exists()
@@ -252,16 +248,8 @@ def test_unreadable_prompts_files(
     (tmp_path / "utf16.json").write_text('[{"points": [[1, 2]]}]', encoding="utf-16")
     cases = [("folder.json", "cannot read prompts file"), ("utf16.json", "is not UTF-8 text")]
     for name, message in cases:
-        code, err = run_main(
-            capsys,
-            "track",
-            corpus / "clip.mp4",
-            "--prompts",
-            tmp_path / name,
-            "--out",
-            tmp_path / "out",
-            *MODEL_ARGS,
-        )
+        args = corpus_command("track", corpus, tmp_path / "out", "--prompts", tmp_path / name)
+        code, err = run_main(capsys, *args)
         assert_one_line(code, err, str(tmp_path / name), message)
 
 
@@ -283,14 +271,7 @@ def test_bad_prompt_specs(
     spec: str, message: str, tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, err = run_main(
-        capsys,
-        "track",
-        corpus / "clip.mp4",
-        "--prompt",
-        spec,
-        "--out",
-        tmp_path / "out",
-        *MODEL_ARGS,
+        capsys, *corpus_command("track", corpus, tmp_path / "out", "--prompt", spec)
     )
     assert_one_line(code, err, f"--prompt {spec!r}", message)
 
@@ -300,14 +281,7 @@ def test_segment_refuses_nan_clicks(
 ) -> None:
     for option, value in [("--point", "nan,5"), ("--point", "5,inf"), ("--box", "0,0,nan,5")]:
         code, err = run_main(
-            capsys,
-            "segment",
-            corpus / "photo.png",
-            option,
-            value,
-            "--out",
-            tmp_path / "out",
-            *MODEL_ARGS,
+            capsys, *corpus_command("segment", corpus, tmp_path / "out", option, value)
         )
         assert_one_line(code, err, f"{option} {value!r}", "must be finite numbers")
 
@@ -316,13 +290,7 @@ def test_bad_prompts_file_in_a_subprocess(tmp_path: Path, corpus: Path) -> None:
     prompts = tmp_path / "prompts.json"
     prompts.write_text('{"prompts": [{"frame": 0, "obj": 1, "points": [[NaN, 5]]}]}')
     result = run_subprocess(
-        "track",
-        corpus / "clip.mp4",
-        "--prompts",
-        prompts,
-        "--out",
-        tmp_path / "out",
-        *MODEL_ARGS,
+        *corpus_command("track", corpus, tmp_path / "out", "--prompts", prompts)
     )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [
@@ -333,39 +301,44 @@ def test_bad_prompts_file_in_a_subprocess(tmp_path: Path, corpus: Path) -> None:
 # ---------------------------------------------------------------- output folders and disks
 
 
-def command_line(command: str, corpus: Path, out: Path, checkpoint: Path) -> list[str | Path]:
-    """A cheap `segment`, `track` or `auto` run writing into `out`."""
-    model = ["--checkpoint", checkpoint, *MODEL_ARGS]
-    if command == "segment":
-        return ["segment", corpus / "photo.png", "--point", "60,80", "--out", out, *model]
-    if command == "auto":
-        args = ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
-        return ["auto", corpus / "photo.png", "--out", out, *args, *model]
-    return ["track", corpus / "clip.mp4", "--prompt", "point=25:35", "--out", out, *model]
+COMMAND_OPTIONS = {
+    "segment": ["--point", "60,80"],
+    "auto": ["--points-per-side", "2", "--pred-iou-thresh", "0", "--stability-score-thresh", "0"],
+    "track": ["--prompt", "point=25:35"],
+}
+
+
+@pytest.fixture
+def cheap_run(
+    corpus: Path, random_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str]]:
+    """`cheap_run(command, out, *extra)`: a cheap `segment`, `track` or `auto` run writing into
+    `out`, with `extra` options, in-process (`run_main`): the exit code and stderr."""
+
+    def run(command: str, out: Path, *extra: str) -> tuple[int, str]:
+        options = COMMAND_OPTIONS[command]
+        args = corpus_command(command, corpus, out, *options, checkpoint=random_checkpoint)
+        return run_main(capsys, *args, *extra)
+
+    return run
 
 
 @pytest.mark.parametrize("command", ["segment", "track", "auto"])
 def test_out_is_an_existing_file(
-    command: str,
-    tmp_path: Path,
-    corpus: Path,
-    random_checkpoint: Path,
-    capsys: pytest.CaptureFixture[str],
+    command: str, tmp_path: Path, cheap_run: Callable[..., tuple[int, str]]
 ) -> None:
     out = tmp_path / "results"
     out.write_text("keep me")
-    code, err = run_main(capsys, *command_line(command, corpus, out, random_checkpoint))
+    code, err = cheap_run(command, out)
     assert_one_line(code, err, f"output folder {out} exists and is not a folder")
     assert out.read_text() == "keep me"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's sysfs")
 @pytest.mark.parametrize("command", ["segment", "track", "auto"])
-def test_out_cannot_be_created(
-    command: str, corpus: Path, random_checkpoint: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_out_cannot_be_created(command: str, cheap_run: Callable[..., tuple[int, str]]) -> None:
     assert not UNWRITABLE.exists()
-    code, err = run_main(capsys, *command_line(command, corpus, UNWRITABLE, random_checkpoint))
+    code, err = cheap_run(command, UNWRITABLE)
     assert_one_line(code, err, f"cannot create output folder {UNWRITABLE}: ")
 
 
@@ -391,16 +364,11 @@ def no_partial_files(folder: Path) -> bool:
 
 
 def test_disk_full_mid_track_keeps_finished_frames(
-    tmp_path: Path,
-    corpus: Path,
-    random_checkpoint: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheap_run: Callable[..., tuple[int, str]]
 ) -> None:
     out = tmp_path / "out"
     monkeypatch.setattr(Image.Image, "save", disk_fills_up(allowed=3))
-    args = command_line("track", corpus, out, random_checkpoint)
-    code, err = run_main(capsys, *args, "--format", "davis,sav,coco,overlay")
+    code, err = cheap_run("track", out, "--format", "davis,sav,coco,overlay")
     assert_one_line(code, err, f"cannot write {out / '00003.png'}: no space left on device")
     assert sorted(path.name for path in out.glob("*.png")) == [f"{i:05d}.png" for i in range(3)]
     for index in range(3):
@@ -412,11 +380,7 @@ def test_disk_full_mid_track_keeps_finished_frames(
 
 
 def test_disk_full_in_the_overlay_video_drops_only_the_video(
-    tmp_path: Path,
-    corpus: Path,
-    random_checkpoint: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheap_run: Callable[..., tuple[int, str]]
 ) -> None:
     calls = {"mux": 0}
     real_mux = masklet.io.video_writer.VideoWriter._mux
@@ -429,8 +393,7 @@ def test_disk_full_in_the_overlay_video_drops_only_the_video(
 
     monkeypatch.setattr(masklet.io.video_writer.VideoWriter, "_mux", mux_until_full)
     out = tmp_path / "out"
-    args = command_line("track", corpus, out, random_checkpoint)
-    code, err = run_main(capsys, *args, "--format", "overlay,davis")
+    code, err = cheap_run("track", out, "--format", "overlay,davis")
     assert_one_line(code, err, f"cannot write {out / 'clip_overlay.mp4'}: no space left")
     assert not (out / "clip_overlay.mp4").exists() and no_partial_files(out)
     for path in out.glob("*.png"):
@@ -441,25 +404,22 @@ def test_disk_full_in_the_overlay_video_drops_only_the_video(
 def test_disk_full_in_segment_and_auto(
     command: str,
     tmp_path: Path,
-    corpus: Path,
-    random_checkpoint: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    cheap_run: Callable[..., tuple[int, str]],
 ) -> None:
     out = tmp_path / "out"
     monkeypatch.setattr(Image.Image, "save", disk_fills_up(allowed=0))
-    code, err = run_main(capsys, *command_line(command, corpus, out, random_checkpoint))
+    code, err = cheap_run(command, out)
     assert_one_line(code, err, f"cannot write {out}{os.sep}", ".png: no space left on device")
     assert [path for path in out.rglob("*") if path.is_file()] == []
 
 
 def test_an_output_file_name_taken_by_a_folder(
-    tmp_path: Path, corpus: Path, random_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, cheap_run: Callable[..., tuple[int, str]]
 ) -> None:
     out = tmp_path / "out"
     (out / "00002.png").mkdir(parents=True)
-    args = command_line("track", corpus, out, random_checkpoint)
-    code, err = run_main(capsys, *args, "--overwrite")
+    code, err = cheap_run("track", out, "--overwrite")
     assert_one_line(code, err, f"cannot write {out / '00002.png'}: it is a folder")
     assert read_indexed_png(out / "00001.png")[0].shape == (HEIGHT, WIDTH)
     assert no_partial_files(out)

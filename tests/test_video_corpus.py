@@ -31,7 +31,7 @@ from masklet.errors import InputError
 from masklet.io import probe_video, read_indexed_png, read_sav_json, write_indexed_png
 from masklet.io.sources import open_frame_source
 from masklet.io.video_file import VideoFileSource
-from video_samples import encode, has_encoder, remux, textured_frames
+from video_samples import encode, encode_into, has_encoder, remux, textured_frames
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -85,15 +85,14 @@ def _audio(codec: str, sample_format: str, rate: int) -> Callable[[Path], None]:
         with av.open(str(path), "w") as container:
             stream = container.add_stream(codec, rate=rate)
             samples = stream.codec_context.frame_size or 1024
+            tone = (np.sin(np.arange(samples) / 5.0)[None] * 0.3).astype(np.float32)
+            values = tone if sample_format == "fltp" else (tone * 32767).astype(np.int16)
+            frames = []
             for index in range(4):
-                tone = (np.sin(np.arange(samples) / 5.0)[None] * 0.3).astype(np.float32)
-                values = tone if sample_format == "fltp" else (tone * 32767).astype(np.int16)
                 frame = av.AudioFrame.from_ndarray(values, format=sample_format, layout="mono")
                 frame.sample_rate, frame.pts = rate, index * samples
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+                frames.append(frame)
+            encode_into(container, stream, frames)
 
     return make
 
