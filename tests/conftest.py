@@ -11,12 +11,12 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-# Helper modules whose asserts should report like the tests' own.
-pytest.register_assert_rewrite("dropin_helpers", "dropin_notebooks")
-
 from masklet.config import PRESETS
 from masklet.model.sam2 import SAM2Model
 from oracle import oracle_available
+
+# Helper modules whose asserts should report like the tests' own (imported later, by tests).
+pytest.register_assert_rewrite("dropin_helpers", "dropin_notebooks")
 
 PARITY_IMAGE_SIZE = 256
 
