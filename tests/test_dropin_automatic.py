@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import dropin_helpers as dropin
-from dropin_helpers import SCORE_TOLERANCE, masklet_api, oracle_api, oracle_extension
+from automatic_records import compare_record
+from dropin_helpers import masklet_api, oracle_api, oracle_extension
 from dropin_notebooks import automatic_notebook
 from masklet.build import STABILITY_FALLBACK_OFF
 
@@ -54,15 +55,10 @@ def test_automatic_notebook_runs(
 
 
 def _assert_same_annotations(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> None:
+    """Record by record within the bounds of `automatic_records.compare_record`."""
     assert len(ours) == len(theirs) > 0
     for mine, reference in zip(ours, theirs):
-        assert mine.keys() == reference.keys()
-        a, b = mine["segmentation"], reference["segmentation"]
-        assert (a & b).sum() / max((a | b).sum(), 1) >= 0.99
-        for key in ("predicted_iou", "stability_score"):
-            assert abs(mine[key] - reference[key]) <= SCORE_TOLERANCE, key
-        for key in ("area", "bbox", "point_coords", "crop_box"):
-            assert mine[key] == reference[key], key
+        compare_record(mine, reference, reference["segmentation"].shape)
 
 
 @pytest.mark.parity
