@@ -11,7 +11,9 @@ and looped (the file is reopened at each loop). The model has random weights unl
 
 Every `--window` (1,000) frames it prints the frame count, the resident set size (`VmRSS` of
 /proc/self/status), the number of open file descriptors (/proc/self/fd), the frames per second
-over that window and the live objects. RSS and descriptors are also sampled after every frame
+over that window, this process's CPU time per frame over that window (all threads; less
+sensitive than fps to other processes' load, though OpenMP spin-waits count in it) and the live
+objects. RSS and descriptors are also sampled after every frame
 for the maxima. Targets, checked at the end (exit code 0 when all pass, 1 otherwise):
 
 - RSS: from frame `--baseline` (2,000) on, it stays within 5% of its value at that frame;
@@ -22,8 +24,10 @@ for the maxima. Targets, checked at the end (exit code 0 when all pass, 1 otherw
   as a steady decline window after window in the table.
 
 Run: `.venv/bin/python benchmarks/soak.py` (`--help` for the options). On the 2-core
-development machine (sam2.1_hiera_t, 128 px, 3 objects, fp32) a frame takes about 35 ms, so
-the default 20,000 frames take about 12 minutes; `--frames 3000` is a 2-minute check.
+development machine (sam2.1_hiera_t, 128 px, 3 objects, fp32, 2 threads) a frame takes about
+125 ms when the machine is otherwise idle (about 60% in the image encoder), so the default
+20,000 frames take about 45 minutes, and two to three times as long while other jobs run;
+`--frames 3000` (about 7 minutes idle) is a quick check.
 """
 
 from __future__ import annotations
@@ -182,20 +186,41 @@ def looped_video(path: Path, size: int, num_frames: int) -> Iterator[np.ndarray]
 # ---------------------------------------------------------------- the soak loop
 
 
+@dataclass(frozen=True)
+class WindowRow:
+    """One printed row: the state after `frames` frames and the speed of the last window."""
+
+    frames: int
+    rss_mib: float
+    descriptors: int
+    fps: float
+    cpu_ms_per_frame: float  # CPU time of this process (all threads) per frame
+    objects: int
+
+    HEADER = f"{'frame':>8} {'RSS MiB':>9} {'fds':>5} {'fps':>7} {'cpu ms':>7} {'objects':>7}"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.frames:>8d} {self.rss_mib:>9.1f} {self.descriptors:>5d} {self.fps:>7.2f} "
+            f"{self.cpu_ms_per_frame:>7.1f} {self.objects:>7d}"
+        )
+
+
 @dataclass
 class Probe:
     """RSS and descriptor samples (after every frame) and per-window rows."""
 
     baseline_frame: int
     window: int
-    rows: list[tuple[int, float, int, float, int]] = field(default_factory=list)
+    rows: list[WindowRow] = field(default_factory=list)
     baseline_rss: float | None = None
     baseline_fds: int | None = None
     max_rss_after: float = 0.0
     max_fds_after: int = 0
     last_rss: float = 0.0
     last_fds: int = 0
-    _window_start: float = field(default_factory=time.perf_counter)
+    _wall_start: float = field(default_factory=time.perf_counter)
+    _cpu_start: float = field(default_factory=time.process_time)
 
     def sample(self, frames_done: int, live_objects: int) -> None:
         self.last_rss, self.last_fds = rss_mib(), open_descriptors()
@@ -205,13 +230,16 @@ class Probe:
             self.max_rss_after = max(self.max_rss_after, self.last_rss)
             self.max_fds_after = max(self.max_fds_after, self.last_fds)
         if frames_done % self.window == 0:
-            now = time.perf_counter()
-            fps = self.window / (now - self._window_start)
-            self._window_start = now
-            row = (frames_done, self.last_rss, self.last_fds, fps, live_objects)
+            wall, cpu = time.perf_counter(), time.process_time()
+            fps = self.window / (wall - self._wall_start)
+            cpu_ms = 1e3 * (cpu - self._cpu_start) / self.window
+            self._wall_start, self._cpu_start = wall, cpu
+            row = WindowRow(frames_done, self.last_rss, self.last_fds, fps, cpu_ms, live_objects)
             self.rows.append(row)
-            frames, rss, fds, fps, objects = row
-            print(f"{frames:>8d} {rss:>9.1f} {fds:>5d} {fps:>7.2f} {objects:>7d}", flush=True)
+            print(row, flush=True)
+
+    def window_ending_at(self, frames: int) -> WindowRow | None:
+        return next((row for row in self.rows if row.frames == frames), None)
 
 
 def soak(args: argparse.Namespace) -> Probe:
@@ -227,7 +255,7 @@ def soak(args: argparse.Namespace) -> Probe:
     probe = Probe(args.baseline, args.window)
     live: list[int] = []
     next_id = 1
-    print(f"{'frame':>8} {'RSS MiB':>9} {'fds':>5} {'fps':>7} {'objects':>7}", flush=True)
+    print(WindowRow.HEADER, flush=True)
     with torch.inference_mode():
         for frame_idx, frame in enumerate(frames):
             tracker.step(frame)
@@ -245,10 +273,6 @@ def soak(args: argparse.Namespace) -> Probe:
 
 
 # ---------------------------------------------------------------- summary
-
-
-def window_fps(probe: Probe, ending_at: int) -> float | None:
-    return next((row[3] for row in probe.rows if row[0] == ending_at), None)
 
 
 def summarize(probe: Probe, args: argparse.Namespace) -> bool:
@@ -276,19 +300,24 @@ def summarize(probe: Probe, args: argparse.Namespace) -> bool:
         f"{probe.max_fds_after}, last: {probe.last_fds} (growth {fd_growth:+d}); "
         f"target none: {'PASS' if passed else 'FAIL'}"
     )
-    full_windows = [row[0] for row in probe.rows]
     first_end = args.warmup + args.window
-    first, last = window_fps(probe, first_end), window_fps(probe, full_windows[-1])
-    if first is None or last is None or full_windows[-1] <= first_end:
+    first = probe.window_ending_at(first_end)
+    last = probe.rows[-1] if probe.rows else None
+    if first is None or last is None or last.frames <= first_end:
         print(f"  fps: too few windows after warm-up ({args.warmup} frames); not checked")
     else:
-        ratio = last / first
+        ratio = last.fps / first.fps
         passed = ratio >= 1.0 - args.fps_tolerance
         results.append(passed)
         print(
-            f"  fps frames {args.warmup}-{first_end}: {first:.2f}, frames "
-            f"{full_windows[-1] - args.window}-{full_windows[-1]}: {last:.2f} (x{ratio:.3f}); "
+            f"  fps frames {args.warmup}-{first_end}: {first.fps:.2f}, frames "
+            f"{last.frames - args.window}-{last.frames}: {last.fps:.2f} (x{ratio:.3f}); "
             f"target >= x{1.0 - args.fps_tolerance:.2f}: {'PASS' if passed else 'FAIL'}"
+        )
+        print(
+            f"  CPU ms per frame (less sensitive to other processes' load), same windows: "
+            f"{first.cpu_ms_per_frame:.1f} -> {last.cpu_ms_per_frame:.1f} "
+            f"(x{last.cpu_ms_per_frame / first.cpu_ms_per_frame:.3f})"
         )
     verdict = all(results)
     print(f"  {'PASS' if verdict else 'FAIL'}")
