@@ -494,7 +494,7 @@ def test_file_errors_reaching_main_are_one_line(
     def fail(path: Path) -> np.ndarray:
         raise error
 
-    monkeypatch.setattr(masklet.cli.segment, "load_image", fail)
+    monkeypatch.setattr(masklet.cli.segment, "load_rgb_image", fail)
     args = ["segment", corpus / "photo.png", "--point", "5,5", "--out", tmp_path / "o"]
     assert_one_line(*run_main(capsys, *args), message)
     with pytest.raises(type(error)):
@@ -507,6 +507,6 @@ def test_programming_errors_keep_their_traceback(
     def fail(path: Path) -> np.ndarray:
         raise ValueError("a bug, not a bad file")
 
-    monkeypatch.setattr(masklet.cli.segment, "load_image", fail)
+    monkeypatch.setattr(masklet.cli.segment, "load_rgb_image", fail)
     with pytest.raises(ValueError, match="a bug"):
         masklet.cli.main(["segment", str(corpus / "photo.png"), "--point", "5,5", "--out", "o"])

@@ -87,12 +87,6 @@ def parse_box(text: str | None) -> np.ndarray | None:
     return np.array([x0, y0, x1, y1])
 
 
-def load_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB array of an image file as displayed (EXIF orientation applied, any
-    mode converted); one-line errors for missing/unreadable files."""
-    return load_rgb_image(path)
-
-
 def mask_input_logits(path: Path, image_hw: tuple[int, int], image_size: int) -> np.ndarray:
     """A binary mask image (non-zero = object) of the image's displayed size -> `(1, S/4, S/4)`
     low-res logits (+-10). Like the image, the mask is read as displayed (EXIF orientation
@@ -148,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     box = parse_box(args.box)
     if coords is None and box is None and args.mask_in is None:
         raise InputError("no prompt given: add --point X,Y, --box X0,Y0,X1,Y1 or --mask-in PNG")
-    image = load_image(args.image)
+    image = load_rgb_image(args.image)
     check_inside(coords, box, image.shape[:2])
     mask_input = None
     if args.mask_in is not None:

@@ -26,6 +26,7 @@ from PIL import Image
 
 from masklet.errors import InputError
 from masklet.io.files import write_png
+from masklet.io.pil_images import read_mask_values
 
 VOID_LABEL = 255
 MAX_OBJECT_ID = 254
@@ -150,16 +151,9 @@ def object_png_path(video_dir: str | Path, obj_id: int, frame_idx: int) -> Path:
 
 
 def read_object_png(path: str | Path) -> np.ndarray:
-    """Read one binary mask PNG (any mode; nonzero = foreground) as an (H, W) bool array."""
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            array = np.array(image)
-    except (OSError, ValueError) as error:
-        raise InputError(f"cannot read mask PNG {path}: {error}") from error
-    if array.ndim == 3:
-        array = array[..., :3].max(axis=2)
-    return array != 0
+    """Read one binary mask PNG (any mode; nonzero = foreground) as an (H, W) bool array, as
+    displayed (`masklet.io.pil_images.mask_values`)."""
+    return read_mask_values(path, what="mask PNG") != 0
 
 
 def write_object_pngs(
