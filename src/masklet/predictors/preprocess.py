@@ -7,10 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
-from masklet.errors import InputError
 from masklet.io.frames import as_rgb_frame
 
 #: ImageNet statistics used by the released models.
@@ -20,20 +18,9 @@ PIXEL_STD = (0.229, 0.224, 0.225)
 
 def image_to_array(image: Any) -> np.ndarray:
     """Accept an `H x W x 3` uint8 RGB numpy array or a PIL image; return the array. A PIL image
-    is converted as a viewer shows it (EXIF orientation applied, any mode to 8-bit RGB)."""
-    if isinstance(image, Image.Image):
-        image = as_rgb_frame(image, what="image")
-    if not isinstance(image, np.ndarray):
-        raise InputError(
-            f"expected an HxWx3 uint8 numpy array or a PIL image, got {type(image).__name__}"
-        )
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an HxWx3 RGB image, got shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise InputError(f"expected a uint8 image (0..255), got dtype {image.dtype}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputError(f"image is empty: shape {image.shape}")
-    return image
+    is converted as a viewer shows it (EXIF orientation applied, any mode to 8-bit RGB); the
+    checks and their `InputError`s are `masklet.io.frames.as_rgb_frame`'s."""
+    return as_rgb_frame(image, what="image")
 
 
 def preprocess_image(image: np.ndarray, size: int, device: torch.device | str = "cpu") -> Tensor:
