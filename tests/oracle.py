@@ -61,7 +61,8 @@ class _Normalize(nn.Module):
 
 
 def _batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
-    """Greedy NMS per category (a plain reference implementation for the oracle only)."""
+    """Greedy NMS per category (a plain reference implementation for the oracle only): IoU in
+    the boxes' float32, compared with the threshold in float64, as torchvision's kernel does."""
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64)
     offsets = idxs.to(boxes) * (boxes.max() + 1)
@@ -78,7 +79,7 @@ def _batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: flo
         bottom_right = torch.minimum(shifted[index, 2:], shifted[:, 2:])
         inter = (bottom_right - top_left).clamp(min=0).prod(dim=1)
         iou = inter / (areas[index] + areas - inter)
-        suppressed |= iou > iou_threshold
+        suppressed |= iou.double() > iou_threshold  # float64 compare, as torchvision
     return torch.tensor(keep, dtype=torch.int64)
 
 

@@ -37,7 +37,9 @@ from masklet.model.sam2 import SAM2Model
 
 
 def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> list[int]:
-    """Textbook one-box-at-a-time NMS (same tie order as `torch.sort`)."""
+    """Textbook one-box-at-a-time NMS (same tie order as `torch.sort`). The IoU is divided in
+    float32, the boxes' dtype, and compared with the threshold in float64, as torchvision's
+    kernel does: 12 / 40 rounds to 0.30000001 in float32, which suppresses at threshold 0.3."""
     order = torch.sort(scores, descending=True).indices.tolist()
     kept: list[int] = []
     for i in order:
@@ -49,7 +51,8 @@ def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> l
             area_i = float((boxes[i, 2:] - boxes[i, :2]).prod())
             area_j = float((boxes[j, 2:] - boxes[j, :2]).prod())
             union = area_i + area_j - inter
-            if union > 0 and inter / union > threshold:
+            iou = float(np.float32(inter) / np.float32(union)) if union > 0 else 0.0
+            if iou > threshold:
                 ok = False
                 break
         if ok:
