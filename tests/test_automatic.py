@@ -20,19 +20,13 @@ from masklet.amg import (
     build_point_grid,
     generate_crop_boxes,
     masks_to_boxes,
-    masks_to_rles,
     remove_small_regions,
-    rle_area,
-    rle_to_mask,
     stability_score,
-    to_coco_rle,
 )
 from masklet.amg.boxes import is_box_near_crop_edge
-from masklet.amg.rle import pad_rle
 from masklet.cli import main
 from masklet.config import PRESETS
 from masklet.errors import ConfigError
-from masklet.io.rle import rle_to_mask as io_rle_to_mask
 from masklet.model.sam2 import SAM2Model
 
 
@@ -175,33 +169,6 @@ def test_box_near_crop_edge() -> None:
     # Box 0 touches the crop's left edge (x=100 in the image): inside the image, so near.
     # Box 2's right edge touches the crop's (and image's) right edge: not counted.
     assert near.tolist() == [True, False, False]
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 2**31 - 1))
-def test_rle_round_trip_and_coco(height: int, width: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    masks = rng.random((3, height, width)) < rng.random()
-    masks[0] = True
-    rles = masks_to_rles(torch.from_numpy(masks))
-    for mask, rle in zip(masks, rles):
-        assert rle["size"] == [height, width]
-        np.testing.assert_array_equal(rle_to_mask(rle), mask)
-        assert rle_area(rle) == int(mask.sum())
-        coco = to_coco_rle(rle)
-        assert isinstance(coco["counts"], str)
-        np.testing.assert_array_equal(io_rle_to_mask(coco), mask)
-    assert rles[0]["counts"][0] == 0  # starts with an empty background run
-
-
-def test_pad_rle_places_crop() -> None:
-    crop = np.zeros((4, 5), dtype=bool)
-    crop[1:3, 2:4] = True
-    rle = masks_to_rles(torch.from_numpy(crop)[None])[0]
-    padded = rle_to_mask(pad_rle(rle, (3, 2, 8, 6), (10, 12)))
-    expected = np.zeros((10, 12), dtype=bool)
-    expected[2:6, 3:8] = crop
-    np.testing.assert_array_equal(padded, expected)
 
 
 def test_stability_score() -> None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from masklet.model.blocked_attention import blocked_attention
+from masklet.model.compute import ComputeOptions
 from masklet.model.memory_attention import RoPEAttention, narrow_value_attention
 
 UNIT_ROUNDOFF = 2.0**-24  # float32
@@ -136,7 +137,39 @@ def test_blocked_attention_keeps_tiny_later_blocks() -> None:
 def test_narrow_value_attention_paths_agree() -> None:
     torch.manual_seed(2)
     query, key, value = torch.randn(1, 20, 16) / 4, torch.randn(3, 40, 16), torch.randn(3, 40, 4)
-    blocked = narrow_value_attention(query, key, value, blocked=True)
-    fused = narrow_value_attention(query, key, value, blocked=False)
+    blocked = narrow_value_attention(query, key, value, ComputeOptions())
+    fused = narrow_value_attention(
+        query, key, value, ComputeOptions(blocked_memory_attention=False)
+    )
     assert blocked.shape == fused.shape == (3, 20, 4)
     torch.testing.assert_close(blocked, fused, atol=2e-6, rtol=1e-5)
+
+
+def _recorded_blocked_dtypes(
+    monkeypatch: pytest.MonkeyPatch, options: ComputeOptions
+) -> list[torch.dtype]:
+    """The query dtypes `blocked_attention` sees for one narrow-value call under bf16
+    autocast with `options`."""
+    import masklet.model.memory_attention as memory_attention
+
+    seen: list[torch.dtype] = []
+
+    def recording(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        seen.append(query.dtype)
+        return blocked_attention(query, key, value)
+
+    monkeypatch.setattr(memory_attention, "blocked_attention", recording)
+    query, key, value = torch.randn(1, 8, 16), torch.randn(2, 12, 16), torch.randn(2, 12, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        narrow_value_attention(query.bfloat16(), key.bfloat16(), value.bfloat16(), options)
+    return seen
+
+
+def test_compute_options_pick_the_blocked_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Default (no native bf16 units declared): the blocked product runs in float32.
+    assert _recorded_blocked_dtypes(monkeypatch, ComputeOptions()) == [torch.float32]
+    native = ComputeOptions(native_matmul_dtypes=(torch.bfloat16,))
+    assert _recorded_blocked_dtypes(monkeypatch, native) == [torch.bfloat16]
+    fused = ComputeOptions(blocked_memory_attention=False)
+    assert _recorded_blocked_dtypes(monkeypatch, fused) == []
+    assert ComputeOptions().blocked_attention_dtype(torch.float16) == torch.float32

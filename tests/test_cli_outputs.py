@@ -1,5 +1,5 @@
-"""Writers of `masklet track` and their notebook mirror (`masklet.notebook`), `masklet info`,
-and the Ctrl-C guard."""
+"""Mask writers of `masklet track` (`masklet.io.mask_writers`) and their notebook mirror
+(`masklet.notebook`), `masklet info`, and the Ctrl-C guard."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from pycocotools.coco import COCO
 
 import masklet.cli
 from masklet.cli.interrupts import deferred_interrupt
-from masklet.cli.outputs import SavJsonWriter, VideoMeta, parse_formats
+from masklet.cli.outputs import parse_formats
 from masklet.errors import InputError, MaskletError
 from masklet.io import VideoWriter, list_object_pngs, read_indexed_png, read_sav_json, rle_to_mask
+from masklet.io.mask_writers import SavJsonWriter, VideoMeta
 from masklet.notebook import show_masks, write_masks
 
 RUNNER = (

@@ -18,6 +18,7 @@ from dropin_helpers import IMAGE_SIZE, MODEL_CFG, OVERRIDES
 from masklet.build import STABILITY_FALLBACK_OFF, resolve_settings
 from masklet.config import canonical_preset_name
 from masklet.errors import CheckpointError, ConfigError
+from masklet.runtime import compute_options
 from oracle import ORACLE_CONFIGS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -144,8 +145,20 @@ def test_train_mode_and_vos_optimized(random_checkpoint: Path) -> None:
             vos_optimized=True,
         )
     assert predictor.model.training and predictor.model.image_size == IMAGE_SIZE
-    assert predictor.tracker.fill_hole_area == 8
-    assert not predictor._binarize_prompted_masks, "the reference binarises in eval mode only"
+    assert predictor.fill_hole_area == 8
+    assert not predictor.options.binarizes(predictor.model.training), (
+        "the reference binarises in eval mode only"
+    )
+
+
+def test_builders_choose_the_compute_options_for_the_device() -> None:
+    # The model never reads the host: the builder passes what the runtime picks for `device`.
+    model = masklet.build_sam2(MODEL_CFG, device="cpu", image_size=IMAGE_SIZE)
+    assert model.compute_options == compute_options("cpu")
+    # A non-CPU device (meta needs no hardware) gets the fused attention path.
+    elsewhere = masklet.build_sam2(MODEL_CFG, device="meta", image_size=IMAGE_SIZE)
+    assert elsewhere.compute_options == compute_options("meta")
+    assert not elsewhere.compute_options.blocked_memory_attention
 
 
 # ---------------------------------------------------------------- from_pretrained

@@ -16,10 +16,10 @@ from masklet.errors import InputError
 from masklet.io import (
     ArraySource,
     CameraSource,
-    FrameCache,
     ImageFolderSource,
     IteratorSource,
     VideoFileSource,
+    frame_cache,
     open_frame_source,
     probe_video,
     read_frames,
@@ -232,13 +232,13 @@ def test_interleaved_get_during_iteration(mp4: Clip) -> None:
 
 
 def test_frame_cache_is_lru() -> None:
-    cache = FrameCache(2)
+    cache = frame_cache(2)
     frames = [np.full((1, 1, 3), i, np.uint8) for i in range(3)]
     cache.put(0, frames[0])
     cache.put(1, frames[1])
     assert cache.get(0) is frames[0]  # 0 becomes most recent, so 1 is evicted next
     cache.put(2, frames[2])
-    assert cache.indices() == [0, 2]
+    assert cache.keys() == [0, 2]
     assert cache.get(1) is None
 
 

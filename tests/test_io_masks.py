@@ -1,4 +1,5 @@
-"""Mask formats: COCO RLE, DAVIS indexed PNGs, SA-V per-object PNGs and SA-V JSON."""
+"""Mask formats: DAVIS indexed PNGs, SA-V per-object PNGs and SA-V JSON (COCO RLE:
+tests/test_io_rle.py)."""
 
 from __future__ import annotations
 
@@ -11,83 +12,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
-from pycocotools import mask as coco_mask
 
 from masklet.errors import InputError
 from masklet.io import (
     empty_rle,
     labels_to_masks,
     list_object_pngs,
-    mask_to_rle,
-    mask_to_uncompressed_rle,
     masklet_stats,
     masks_to_labels,
     object_png_path,
     read_indexed_png,
     read_object_pngs,
     read_sav_json,
-    rle_area,
-    rle_to_mask,
     sav_annotation_from_masks,
     voc_palette,
     write_indexed_png,
     write_object_pngs,
     write_sav_json,
 )
-
-bool_masks = arrays(
-    dtype=np.bool_,
-    shape=st.tuples(st.integers(1, 24), st.integers(1, 24)),
-)
-
-# -- COCO RLE -----------------------------------------------------------------------------------
-
-
-@settings(max_examples=150, deadline=None)
-@given(mask=bool_masks)
-def test_rle_round_trip(mask: np.ndarray) -> None:
-    rle = mask_to_rle(mask)
-    assert isinstance(rle["counts"], str) and rle["size"] == list(mask.shape)
-    restored = rle_to_mask(json.loads(json.dumps(rle)))
-    assert restored.dtype == np.bool_
-    np.testing.assert_array_equal(restored, mask)
-    np.testing.assert_array_equal(rle_to_mask(mask_to_rle(mask.T)), mask.T)  # non-contiguous
-    assert rle_area(rle) == int(mask.sum())
-
-
-@settings(max_examples=150, deadline=None)
-@given(mask=bool_masks)
-def test_uncompressed_rle_round_trip_and_agrees_with_pycocotools(mask: np.ndarray) -> None:
-    rle = mask_to_uncompressed_rle(mask)
-    assert sum(rle["counts"]) == mask.size
-    np.testing.assert_array_equal(rle_to_mask(rle), mask)
-    assert rle_area(rle) == int(mask.sum())
-    compressed = coco_mask.frPyObjects(rle, *rle["size"])
-    np.testing.assert_array_equal(rle_to_mask(compressed), mask)
-    assert compressed["counts"].decode() == mask_to_rle(mask)["counts"]
-
-
-def test_rle_runs_are_column_major() -> None:
-    mask = np.array([[1, 0, 0], [1, 1, 0]], dtype=bool)  # columns: (1,1), (0,1), (0,0)
-    assert mask_to_uncompressed_rle(mask)["counts"] == [0, 2, 1, 1, 2]
-    np.testing.assert_array_equal(rle_to_mask({"size": [2, 3], "counts": [0, 2, 1, 1, 2]}), mask)
-    assert rle_to_mask({"size": [2, 3], "counts": mask_to_rle(mask)["counts"].encode()}).sum() == 3
-
-
-def test_empty_rle_matches_sav_files() -> None:
-    # The empty 848x480 RLE as it appears in SA-V's sav_000001_manual.json.
-    assert empty_rle(848, 480) == {"size": [848, 480], "counts": "P`]<"}
-    assert not rle_to_mask({"size": [848, 480], "counts": "P`]<"}).any()
-
-
-def test_rle_errors() -> None:
-    with pytest.raises(InputError, match=r"\(H, W\)"):
-        mask_to_rle(np.zeros((2, 3, 4), bool))
-    with pytest.raises(InputError, match="sum to 5"):
-        rle_to_mask({"size": [2, 3], "counts": [2, 3]})
-    with pytest.raises(InputError, match="'size' and 'counts'"):
-        rle_to_mask({"counts": "P`]<"})
-
 
 # -- DAVIS indexed PNGs -------------------------------------------------------------------------
 
@@ -138,8 +80,11 @@ def test_indexed_png_default_palette_and_modes(tmp_path: Path) -> None:
         read_indexed_png(tmp_path / "rgb.png")
     with pytest.raises(InputError, match=r"0\.\.255"):
         write_indexed_png(tmp_path / "bad.png", np.full((2, 2), 300))
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match=r"mask PNG not found: .*missing\.png"):
         read_indexed_png(tmp_path / "missing.png")
+    (tmp_path / "junk.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"cannot read mask PNG .*junk\.png: not an image"):
+        read_indexed_png(tmp_path / "junk.png")
 
 
 def test_labels_to_masks_and_back() -> None:

@@ -13,7 +13,7 @@ import masklet
 from masklet.config import PRESETS, HieraConfig, SAM2Config, get_config
 from masklet.errors import ConfigError, PredictorStateError
 from masklet.model.sam2 import SAM2Model
-from masklet.postprocess import connected_components, fill_holes, remove_sprinkles
+from masklet.postprocess import connected_components
 
 TINY = SAM2Config(
     "tiny-test",
@@ -170,17 +170,6 @@ def test_connected_components_eight_connected() -> None:
     assert len(torch.unique(labels[labels > 0])) == 3
     assert areas[0, 0, 2, 2] == 3 and areas[0, 0, 5, 5] == 4 and areas[0, 0, 0, 5] == 1
     assert areas[0, 0, 3, 0] == 0
-
-
-def test_fill_holes_and_remove_sprinkles() -> None:
-    logits = torch.full((1, 1, 8, 8), 5.0)
-    logits[0, 0, 3, 3] = -5.0  # a one-pixel hole
-    logits[0, 0, 0:2, 6:8] = -5.0  # a 4-pixel background region at the border
-    filled = fill_holes(logits, max_area=1)
-    assert filled[0, 0, 3, 3] > 0 and (filled[0, 0, 0:2, 6:8] < 0).all()
-    specks = -logits
-    cleaned = remove_sprinkles(specks, max_area=1)
-    assert cleaned[0, 0, 3, 3] < 0 and (cleaned[0, 0, 0:2, 6:8] > 0).all()
 
 
 def test_image_postprocess_finds_specks_before_filling_holes() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -630,3 +630,22 @@ def test_objects_absent_on_prompted_frame(checkpoint_dir: Path, video_folder: Pa
 def test_sam2_small_two_objects(checkpoint_dir: Path, video_folder: Path) -> None:
     """Two clicked objects tracked forward on the SAM 2.0 small preset."""
     Pair("sam2_hiera_s", checkpoint_dir, video_folder).check(two_clicked_objects_tracked_forward)
+
+
+def three_prompted_frames_two_attended(predictor: Any, state: Any) -> list[Step]:
+    """One object clicked on frames 0, 5 and 10, tracked forward through the video and back
+    from frame 10: with `max_cond_frames_in_attn=2` each frame attends to two of the three."""
+    steps = [add_clicks(predictor, state, f, 1, (*disk_centre(f), 1)) for f in (0, 5, 10)]
+    steps += propagate_steps(predictor, state)
+    return steps + propagate_steps(predictor, state, start_frame_idx=10, reverse=True)
+
+
+def test_limited_conditioning_frames(checkpoint_dir: Path, video_folder: Path) -> None:
+    """`max_cond_frames_in_attn` with the reference's meaning: the closest prompted frame
+    before, the closest at or after, then the nearest others; the rest still serve as recent
+    frames and pointers."""
+    pair = Pair("sam2.1_hiera_t", checkpoint_dir, video_folder)
+    pair.theirs.max_cond_frames_in_attn = 2
+    model = pair.ours.model
+    model.config = replace(model.config, max_cond_frames_in_attn=2)
+    pair.check(three_prompted_frames_two_attended)

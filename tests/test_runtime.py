@@ -1,4 +1,5 @@
-"""Runtime settings: dtype/device resolution and the CPU allocator setting."""
+"""Runtime settings: dtype/device resolution, the model's compute options and the CPU
+allocator setting."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import pytest
 import torch
 
 from masklet.errors import InputError
-from masklet.runtime import SYSTEM_MALLOC_VARIABLE, resolve_dtype
+from masklet.runtime import (
+    SYSTEM_MALLOC_VARIABLE,
+    compute_options,
+    compute_options_for,
+    cpu_has_native_bf16,
+    resolve_dtype,
+)
 
 #: Run in a fresh interpreter: the allocator setting is process-wide and applied once.
 ALLOCATOR_PROBE = textwrap.dedent(
@@ -56,3 +63,13 @@ def test_resolve_dtype_names() -> None:
     assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(InputError, match="unknown dtype"):
         resolve_dtype("int8", torch.device("cpu"))
+
+
+def test_compute_options_follow_the_device() -> None:
+    cpu = compute_options("cpu")
+    assert cpu.blocked_memory_attention
+    assert cpu.native_matmul_dtypes == ((torch.bfloat16,) if cpu_has_native_bf16() else ())
+    # Building a device object needs no GPU: the choice is made from its type alone.
+    assert not compute_options(torch.device("cuda", 0)).blocked_memory_attention
+    assert compute_options_for(torch.nn.Linear(2, 2)) == cpu
+    assert compute_options_for(torch.nn.Identity()) == cpu  # no parameters: CPU

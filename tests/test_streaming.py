@@ -8,6 +8,8 @@ import torch
 
 import masklet
 from masklet.errors import InputError
+from masklet.io import ArraySource
+from masklet.session import PointPrompt, VideoSession
 
 SIZE = 64
 
@@ -58,16 +60,48 @@ def test_streaming_state_stays_bounded(model: masklet.model.sam2.SAM2Model) -> N
     tracker.add_points(1, [[25, 35]], [1])
     for frame in frames[1:]:
         tracker.step(frame)
-    state = tracker._state
-    assert state is not None
+    state = tracker.session
     track = state.objects.get(1)
     assert track is not None
     radius = track.store.radius
     assert len(track.store.tracked) <= radius + 1
-    assert len(track.frames_tracked) <= radius + 2
+    assert len(track.directions) <= radius + 2
     assert len(state.features) <= 2
     with pytest.raises(InputError, match="no longer kept"):
-        tracker.frames.get(0)
+        state.image_features(0)
+    with pytest.raises(InputError, match="no longer kept"):
+        state.add_points(0, 1, click_prompt())
+
+
+def click_prompt() -> PointPrompt:
+    """One foreground click in model-input pixels."""
+    return PointPrompt(torch.tensor([[[20.0, 20.0]]]), torch.tensor([[1]], dtype=torch.int32))
+
+
+def test_session_steps_by_index_and_by_frame(model: masklet.model.sam2.SAM2Model) -> None:
+    """The session's one step: by frame index over a video, by frame for a stream; the
+    streaming tracker and the offline predictor are loops over it."""
+    frames = make_video(5)
+    with torch.inference_mode():
+        offline = VideoSession(model, ArraySource(frames))
+        live = VideoSession(model)
+        assert live.step(frames[0]).obj_ids == []
+        for session in (offline, live):
+            session.add_points(0, 4, click_prompt())
+        by_index = [offline.step(index).logits for index in range(1, 5)]
+        by_frame = [live.step(frame).logits for frame in frames[1:]]
+    for ours, reference in zip(by_frame, by_index):
+        assert torch.equal(ours, reference)
+    assert live.latest_frame_idx == 4 and offline.latest_frame_idx == 4
+    with pytest.raises(InputError, match="reads its video"):
+        offline.step(frames[0])
+    with pytest.raises(InputError, match="out of range"):
+        offline.step(5)
+    box_then_click = PointPrompt(
+        torch.tensor([[[1.0, 1.0], [9.0, 9.0]]]), torch.tensor([[2, 3]], dtype=torch.int32)
+    )
+    with pytest.raises(InputError, match="box must come before"):
+        offline.add_points(2, 4, box_then_click, clear_old_points=False)
 
 
 def test_streaming_from_a_generator_and_late_objects(model: masklet.model.sam2.SAM2Model) -> None:
@@ -88,7 +122,7 @@ def test_streaming_bad_input(model: masklet.model.sam2.SAM2Model) -> None:
     with pytest.raises(InputError, match="first frame"):
         tracker.add_points(1, [[1, 1]], [1])
     tracker.step(make_video(1)[0])
-    with pytest.raises(InputError, match="outside the frame"):
+    with pytest.raises(InputError, match="outside the 112x96 video frame"):
         tracker.add_points(1, [[500, 1]], [1])
     with pytest.raises(InputError, match="shape"):
         tracker.step(np.zeros((10, 10, 3), np.uint8))

@@ -12,8 +12,9 @@ from PIL import Image
 import masklet.cli
 from masklet.bench.config import SyntheticVideoConfig
 from masklet.bench.photos import PhotoLibrary
-from masklet.bench.synthetic import make_synthetic_dataset, make_synthetic_video, voc_palette
+from masklet.bench.synthetic import make_synthetic_dataset, make_synthetic_video
 from masklet.errors import ConfigError, InputError
+from masklet.io.masks import voc_palette
 
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
@@ -108,7 +109,7 @@ def test_written_layout_and_palette(tmp_path: Path) -> None:
     make_synthetic_dataset(tmp_path, 1, seed=2, config=SMALL, photos=PHOTOS)
     mask = Image.open(tmp_path / "Annotations" / "480p" / "synth_000" / "00000.png")
     assert mask.mode == "P" and mask.size == (96, 64)
-    palette = voc_palette()
+    palette = voc_palette().reshape(-1).tolist()
     assert palette[:9] == [0, 0, 0, 128, 0, 0, 0, 128, 0]
     assert palette[255 * 3 : 256 * 3] == [224, 224, 192]
     assert mask.getpalette()[: 3 * 4] == palette[: 3 * 4]

@@ -33,7 +33,9 @@ from masklet.checkpoint import load_checkpoint
 from masklet.config import SAM2Config, get_config
 from masklet.errors import ConfigError
 from masklet.model.sam2 import SAM2Model
+from masklet.predictors.pretrained import register_pretrained_loader
 from masklet.predictors.video import SAM2VideoPredictor
+from masklet.runtime import compute_options
 from masklet.weights import get_weights, resolve_checkpoint
 
 DEFAULT_PRESET = "sam2.1_hiera_t"
@@ -242,7 +244,8 @@ def _warn_uncompiled(compiled: bool, what: str) -> None:
 def _make_model(
     config: SAM2Config, checkpoint: str | Path | None, device: torch.device, mode: str
 ) -> SAM2Model:
-    model = SAM2Model(config)
+    # The kernels are chosen for the target device here: the model never reads the host.
+    model = SAM2Model(config, compute_options(device))
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, config.name)
     model = model.to(device)
@@ -370,19 +373,25 @@ def build_sam2_video_predictor_hf(model_id: str, **kwargs: Any) -> SAM2VideoPred
     return build_sam2_video_predictor(preset, checkpoint=path, **kwargs)
 
 
-def pretrained_model(
-    model_id: str, kwargs: dict[str, Any], predictor_class: type
-) -> tuple[SAM2Model, dict[str, Any]]:
-    """For `from_pretrained`: the model `build_sam2_hf` builds with the builder keywords
-    among `kwargs` (`MODEL_KEYWORDS`), and the other keywords, for `predictor_class`.
+def _load_pretrained(predictor_class: type[Any], model_id: str, kwargs: dict[str, Any]) -> Any:
+    """The loader behind every predictor's `from_pretrained` (registered with
+    `masklet.predictors.pretrained` when this module is imported): the video predictor from
+    `build_sam2_video_predictor_hf`; any other `predictor_class` around the model
+    `build_sam2_hf` builds with the builder keywords among `kwargs` (`MODEL_KEYWORDS`), made
+    with the other keywords.
 
     The reference passes every keyword to both and each silently ignores what it does not
     know; here a keyword neither takes is a `TypeError`, raised before any download.
     """
+    if issubclass(predictor_class, SAM2VideoPredictor):
+        return build_sam2_video_predictor_hf(model_id, **kwargs)
     model_kwargs = {key: value for key, value in kwargs.items() if key in MODEL_KEYWORDS}
     other_kwargs = {key: value for key, value in kwargs.items() if key not in MODEL_KEYWORDS}
     try:
         inspect.signature(predictor_class).bind_partial(None, **other_kwargs)
     except TypeError as error:
         raise TypeError(f"{predictor_class.__name__}.from_pretrained(): {error}") from None
-    return build_sam2_hf(model_id, **model_kwargs), other_kwargs
+    return predictor_class(build_sam2_hf(model_id, **model_kwargs), **other_kwargs)
+
+
+register_pretrained_loader(_load_pretrained)

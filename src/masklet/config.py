@@ -47,7 +47,10 @@ class SAM2Config:
             encoding to object-pointer tokens (SAM 2.0: zeros).
         no_object_embed_spatial: SAM 2.1: add a learned embedding to memories of frames
             where the object is absent.
-        max_cond_frames_in_attn: prompted frames used as memory (-1 = all).
+        max_cond_frames_in_attn: prompted frames a tracked frame attends to as memory (-1 =
+            all, the released setting; otherwise >= 2: the closest prompted frame before it,
+            the closest at or after it, then the temporally closest others). Prompted frames
+            left out still serve as recent frames and pointers where those are read.
     """
 
     name: str
@@ -71,6 +74,11 @@ class SAM2Config:
             raise ConfigError(
                 f"image_size must be a positive multiple of {BACKBONE_TOTAL_STRIDE}, "
                 f"got {self.image_size}"
+            )
+        if self.max_cond_frames_in_attn != -1 and self.max_cond_frames_in_attn < 2:
+            raise ConfigError(
+                "max_cond_frames_in_attn must be -1 (all prompted frames) or at least 2, "
+                f"got {self.max_cond_frames_in_attn}"
             )
 
     @property

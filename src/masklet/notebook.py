@@ -10,28 +10,25 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch import Tensor
 
-from masklet.cli.outputs import (
-    CocoJsonWriter,
+from masklet.errors import InputError, MaskletError
+from masklet.io.mask_writers import (
+    FORMATS,
     DavisWriter,
     ObjectPngWriter,
-    SavJsonWriter,
     VideoMeta,
+    add_frame_to_coco_json,
+    add_frame_to_sav_json,
 )
-from masklet.errors import InputError, MaskletError
-from masklet.io.rle import RLE, empty_rle, mask_to_rle
-from masklet.io.sav import read_sav_json
 from masklet.io.video_writer import overlay_masks, save_overlay_png
 
-NOTEBOOK_FORMATS = ("davis", "pngs", "sav", "coco", "overlay")
+NOTEBOOK_FORMATS = FORMATS  # overlay: one PNG per frame here, a video in `masklet track`
 
 
 def _as_bool_masks(masks: Mapping[int, Any]) -> dict[int, np.ndarray]:
@@ -45,41 +42,6 @@ def _as_bool_masks(masks: Mapping[int, Any]) -> dict[int, np.ndarray]:
             raise InputError(f"mask of object {obj_id} must be (H, W), got shape {array.shape}")
         result[int(obj_id)] = array > 0 if array.dtype != bool else array
     return result
-
-
-def _sav_rows(path: Path) -> dict[int, dict[int, RLE]]:
-    if not path.exists():
-        return {}
-    annotation = read_sav_json(path, frame_stride=1)
-    ids = annotation.masklet_id
-    return {k: dict(zip(ids, row, strict=True)) for k, row in enumerate(annotation.masklet)}
-
-
-def _write_sav(path: Path, frame_idx: int, masks: dict[int, np.ndarray], meta: VideoMeta) -> None:
-    rows = _sav_rows(path)
-    rows[frame_idx] = {obj_id: mask_to_rle(mask) for obj_id, mask in masks.items()}
-    ids = tuple(sorted({obj_id for row in rows.values() for obj_id in row}))
-    writer = SavJsonWriter(path, replace(meta, obj_ids=ids))
-    blank = empty_rle(meta.height, meta.width)
-    writer.rows = {k: [row.get(i, dict(blank)) for i in ids] for k, row in rows.items()}
-    writer.flush()
-
-
-def _write_coco(path: Path, frame_idx: int, masks: dict[int, np.ndarray], meta: VideoMeta) -> None:
-    frames: dict[int, list[tuple[int, RLE, int, list[int]]]] = {}
-    ids = set(masks)
-    if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        ids |= {int(category["id"]) for category in data["categories"]}
-        for image in data["images"]:
-            frames[int(image["id"])] = []
-        for ann in data["annotations"]:
-            entry = (int(ann["obj_id"]), ann["segmentation"], int(ann["area"]), ann["bbox"])
-            frames[int(ann["image_id"])].append(entry)
-    writer = CocoJsonWriter(path, replace(meta, obj_ids=tuple(sorted(ids))))
-    writer.frames = frames
-    writer.add(frame_idx, masks)
-    writer.flush()
 
 
 def write_masks(
@@ -118,11 +80,11 @@ def write_masks(
         return [out / f"{obj_id:03d}" / f"{frame_idx:05d}.png" for obj_id in sorted(binary)]
     if format == "sav":
         path = out / f"{video_id}_auto.json"
-        _write_sav(path, frame_idx, binary, meta)
+        add_frame_to_sav_json(path, frame_idx, binary, meta)
         return [path]
     if format == "coco":
         path = out / f"{video_id}_coco.json"
-        _write_coco(path, frame_idx, binary, meta)
+        add_frame_to_coco_json(path, frame_idx, binary, meta)
         return [path]
     if image is None:
         raise InputError("format='overlay' needs the frame: pass image=...")

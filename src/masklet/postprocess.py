@@ -1,5 +1,5 @@
-"""Mask post-processing on CPU or GPU: connected components (8-connectivity), hole filling and
-small-region ("sprinkle") removal.
+"""Mask post-processing on CPU or GPU: connected components (8-connectivity), the one hole
+filling and small-region ("sprinkle", speck) removal, and non-overlapping objects.
 
 The reference needs a CUDA extension for these and silently skips them without one; masklet
 computes them with plain tensor ops everywhere.
@@ -47,29 +47,41 @@ def small_components(mask: Tensor, max_area: float) -> Tensor:
     return ((labels > 0) & (areas <= max_area)).reshape(mask.shape)
 
 
+def fill_holes_and_remove_specks(
+    mask_logits: Tensor,
+    max_hole_area: float,
+    max_speck_area: float,
+    threshold: float = 0.0,
+    hole_fill_value: float | None = None,
+) -> Tensor:
+    """Fill small holes and remove small specks ("sprinkles") of `mask_logits (N, M, H, W)`.
+
+    Both are found on the logits as they come in (8-connected, areas in pixels of this
+    resolution), so filling a hole never changes which specks count as small: background
+    components (logits <= threshold) of area <= `max_hole_area` get `hole_fill_value`
+    (default threshold + 10); foreground components (logits > threshold) of area <=
+    `max_speck_area` get threshold - 10. An area <= 0 turns that step off. Returns a new
+    tensor of the same shape and dtype (or `mask_logits` itself when nothing is to be done).
+    """
+    if mask_logits.numel() == 0 or (max_hole_area <= 0 and max_speck_area <= 0):
+        return mask_logits
+    holes = small_components(mask_logits <= threshold, max_hole_area)
+    specks = small_components(mask_logits > threshold, max_speck_area)
+    fill_value = threshold + 10.0 if hole_fill_value is None else hole_fill_value
+    fill = torch.as_tensor(fill_value, dtype=mask_logits.dtype, device=mask_logits.device)
+    background = torch.as_tensor(
+        threshold - 10.0, dtype=mask_logits.dtype, device=mask_logits.device
+    )
+    return torch.where(specks, background, torch.where(holes, fill, mask_logits))
+
+
 def fill_holes(
     mask_logits: Tensor, max_area: float, threshold: float = 0.0, fill_value: float | None = None
 ) -> Tensor:
-    """Turn background components (logits <= threshold) of area <= `max_area` into foreground.
-
-    `mask_logits (N, M, H, W)`; filled pixels get `fill_value` (default threshold + 10).
-    """
-    if max_area <= 0:
-        return mask_logits
-    is_hole = small_components(mask_logits <= threshold, max_area)
-    value = threshold + 10.0 if fill_value is None else fill_value
-    return torch.where(is_hole, torch.as_tensor(value, dtype=mask_logits.dtype), mask_logits)
-
-
-def remove_sprinkles(mask_logits: Tensor, max_area: float, threshold: float = 0.0) -> Tensor:
-    """Turn foreground components (logits > threshold) of area <= `max_area` into background
-    (value threshold - 10). `mask_logits (N, M, H, W)`."""
-    if max_area <= 0:
-        return mask_logits
-    is_speck = small_components(mask_logits > threshold, max_area)
-    return torch.where(
-        is_speck, torch.as_tensor(threshold - 10.0, dtype=mask_logits.dtype), mask_logits
-    )
+    """Only the hole filling of `fill_holes_and_remove_specks`: background components of
+    `mask_logits (N, M, H, W)` with area <= `max_area` get `fill_value` (default
+    threshold + 10)."""
+    return fill_holes_and_remove_specks(mask_logits, max_area, 0.0, threshold, fill_value)
 
 
 def non_overlapping(mask_logits: Tensor) -> Tensor:

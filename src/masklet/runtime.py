@@ -1,7 +1,12 @@
-"""Device, dtype and CPU allocator settings shared by the CLI and the predictors.
+"""Device, dtype, kernel and CPU allocator settings shared by the CLI, the builders and the
+predictors: this module reads the host so that the model does not have to.
 
 `auto` precision picks bfloat16 autocast where the hardware multiplies bf16 natively (CUDA
 GPUs with bf16 support, x86 CPUs with AMX or AVX512-BF16) and float32 elsewhere.
+
+`compute_options(device)` is the model's `ComputeOptions` for a device: blocked memory
+attention on the CPU (fused attention elsewhere), in bf16 under autocast only where the CPU
+multiplies bf16 natively.
 
 `keep_freed_cpu_memory` (called by the predictors for CPU models) tells glibc's allocator to
 keep freed memory for reuse instead of returning it to the system.
@@ -20,6 +25,7 @@ from pathlib import Path
 import torch
 
 from masklet.errors import InputError
+from masklet.model.compute import ComputeOptions
 
 DTYPES = {
     "float32": torch.float32,
@@ -39,6 +45,21 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def compute_options(device: str | torch.device) -> ComputeOptions:
+    """The model's kernel choices for `device` on this host (same for every autocast dtype:
+    the dtype at hand picks among them at run time)."""
+    if torch.device(device).type != "cpu":
+        return ComputeOptions(blocked_memory_attention=False)
+    native = (torch.bfloat16,) if cpu_has_native_bf16() else ()
+    return ComputeOptions(blocked_memory_attention=True, native_matmul_dtypes=native)
+
+
+def compute_options_for(model: torch.nn.Module) -> ComputeOptions:
+    """`compute_options` for the device of `model`'s parameters (CPU when it has none)."""
+    parameter = next(model.parameters(), None)
+    return compute_options(parameter.device if parameter is not None else "cpu")
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

@@ -1,6 +1,6 @@
 """`MaskRecords`: the masks found so far and their data, one row per mask.
 
-Masks are kept as uncompressed RLEs (see `masklet.amg.rle`) so that many full-resolution
+Masks are kept as uncompressed RLEs (see `masklet.io.rle`) so that many full-resolution
 masks fit in memory; every other field is a tensor whose first dimension is the mask.
 """
 
@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from masklet.amg.boxes import xyxy_to_xywh
-from masklet.amg.rle import RLE, rle_area, rle_to_mask, to_coco_rle
+from masklet.io.rle import RLE, compress_rle, rle_area, rle_to_mask
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 
@@ -120,5 +120,5 @@ def _segmentation(rle: RLE, output_mode: str) -> Any:
     if output_mode == "binary_mask":
         return rle_to_mask(rle)
     if output_mode == "coco_rle":
-        return to_coco_rle(rle)
+        return compress_rle(rle)
     return rle

@@ -1,14 +1,10 @@
-"""Small-region clean-up of masks, with 8-connected components (`masklet.postprocess`).
+"""Full-resolution small-region clean-up of generated masks, with 8-connected components
+(`masklet.postprocess`).
 
-- `fill_holes_and_remove_sprinkles`: what `min_mask_region_area` does in the reference
-  generator (it hands the value to its image predictor as `max_hole_area` and
-  `max_sprinkle_area`): on the low-resolution logits, background components of area <= the
-  limit become foreground (threshold + 10) and foreground components of area <= the limit
-  become background (threshold - 10). Both sets of components are taken from the logits as
-  they came in, so filling a hole never changes which specks count as small.
-- `remove_small_regions`: full-resolution holes or islands strictly smaller than an area, the
-  rule of the reference's (unused by `generate`) `postprocess_small_regions`, which
-  calls OpenCV's `connectedComponentsWithStats` with 8-connectivity.
+`remove_small_regions` fills holes or drops islands strictly smaller than an area, the rule of
+the reference's (unused by `generate`) `postprocess_small_regions`, which calls OpenCV's
+`connectedComponentsWithStats` with 8-connectivity. What `min_mask_region_area` does during
+`generate` (on the low-resolution logits) is `masklet.postprocess.fill_holes_and_remove_specks`.
 """
 
 from __future__ import annotations
@@ -17,32 +13,11 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from masklet.amg.boxes import batched_nms, masks_to_boxes
 from masklet.amg.records import MaskRecords
-from masklet.amg.rle import masks_to_rles, rle_to_mask
+from masklet.io.rle import masks_to_uncompressed_rles, rle_to_mask
 from masklet.postprocess import connected_components
-
-
-def _small_components(mask: Tensor, max_area: float) -> Tensor:
-    """`mask (N, 1, H, W)` bool -> pixels of components with area <= max_area."""
-    labels, areas = connected_components(mask)
-    return (labels > 0) & (areas <= max_area)
-
-
-def fill_holes_and_remove_sprinkles(
-    mask_logits: Tensor, max_area: float, threshold: float = 0.0
-) -> Tensor:
-    """Clean `mask_logits (N, C, h, w)` float: small background holes -> threshold + 10,
-    small foreground specks -> threshold - 10 (areas in pixels of this resolution)."""
-    if max_area <= 0 or mask_logits.numel() == 0:
-        return mask_logits
-    flat = mask_logits.flatten(0, 1).unsqueeze(1)
-    holes = _small_components(flat <= threshold, max_area).reshape_as(mask_logits)
-    specks = _small_components(flat > threshold, max_area).reshape_as(mask_logits)
-    filled = torch.where(holes, threshold + 10.0, mask_logits)
-    return torch.where(specks, threshold - 10.0, filled)
 
 
 def remove_small_regions(mask: np.ndarray, min_area: float, mode: str) -> tuple[np.ndarray, bool]:
@@ -94,6 +69,6 @@ def postprocess_small_regions(
     new_boxes = records.boxes.clone()
     for index in keep.tolist():
         if not unchanged[index]:
-            rles[index] = masks_to_rles(stacked[index : index + 1])[0]
+            rles[index] = masks_to_uncompressed_rles(stacked[index : index + 1])[0]
             new_boxes[index] = boxes[index]
     return replace(records, rles=rles, boxes=new_boxes).select(keep)

@@ -6,7 +6,6 @@ from masklet.bench.synthetic import (
     SyntheticVideo,
     make_synthetic_dataset,
     make_synthetic_video,
-    voc_palette,
     write_davis_video,
 )
 
@@ -16,6 +15,5 @@ __all__ = [
     "SyntheticVideoConfig",
     "make_synthetic_dataset",
     "make_synthetic_video",
-    "voc_palette",
     "write_davis_video",
 ]

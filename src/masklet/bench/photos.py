@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from masklet.errors import InputError
+from masklet.io.pil_images import read_image_file, read_rgb_image, rgb_array, upright
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 MIN_BACKGROUND_SIDE = 150
@@ -129,34 +130,43 @@ def _shape_of(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None] | None
     """``(alpha HxW float32, rgb HxWx3 uint8 or None)`` if the image holds a silhouette."""
     alpha = _alpha_of(image)
     if alpha is not None:
-        return alpha, np.asarray(image.convert("RGB"))
-    drawing = _drawing_alpha(np.asarray(image.convert("L"), dtype=np.float32) / 255.0)
+        return alpha, rgb_array(image)
+    drawing = _drawing_alpha(_gray_of(image))
     return None if drawing is None else (drawing, None)
 
 
-def classify_photo(path: Path) -> str | None:
-    """Return ``"silhouette"``, ``"background"`` or None (not usable) for one image file."""
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (ANALYSIS_SIDE, ANALYSIS_SIDE))
-            full_size = image.size
-            image.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE))
-            if _shape_of(image) is not None:
-                return "silhouette"
-            gray = np.asarray(image.convert("L"))
-            mode = image.mode
-    except OSError:
-        return None
-    photo_like = np.unique(gray).size >= MIN_GRAY_LEVELS
-    if mode in ("RGB", "RGBA", "P") and min(full_size) >= MIN_BACKGROUND_SIDE and photo_like:
+def _gray_of(image: Image.Image) -> np.ndarray:
+    """HxW float32 luma in [0, 1] of the RGB image (``rgb_array``: 16-bit grey scaled)."""
+    return np.asarray(Image.fromarray(rgb_array(image)).convert("L"), dtype=np.float32) / 255.0
+
+
+def _classify_opened(image: Image.Image) -> str | None:
+    """``"silhouette"``, ``"background"`` or None for a decoded image (see ``classify_photo``)."""
+    shown = upright(image)
+    full_size = shown.size
+    shown.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE))
+    if _shape_of(shown) is not None:
+        return "silhouette"
+    photo_like = np.unique(_gray_of(shown)).size >= MIN_GRAY_LEVELS
+    if shown.mode in ("RGB", "RGBA", "P") and min(full_size) >= MIN_BACKGROUND_SIDE and photo_like:
         return "background"
     return None
 
 
+def classify_photo(path: Path) -> str | None:
+    """Return ``"silhouette"``, ``"background"`` or None (not usable) for one image file (read
+    with ``masklet.io.pil_images``, a JPEG decoded at reduced size for speed)."""
+    draft_size = (ANALYSIS_SIDE, ANALYSIS_SIDE)
+    try:
+        return read_image_file(path, _classify_opened, what="photo", draft_size=draft_size)
+    except InputError:
+        return None
+
+
 def load_rgb(path: Path, max_side: int | None = None) -> Image.Image:
-    """Load a photo as an RGB PIL image, shrunk (LANCZOS) so its long side <= ``max_side``."""
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
+    """Load a photo as an RGB PIL image (``masklet.io.pil_images.read_rgb_image``: upright,
+    any mode), shrunk (LANCZOS) so its long side <= ``max_side``."""
+    rgb = Image.fromarray(read_rgb_image(path, what="photo"))
     if max_side is not None and max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return rgb
@@ -166,11 +176,15 @@ def load_silhouette(path: Path, max_side: int = 512, margin: int = 2) -> Silhoue
     """Load a silhouette image, cropped to its object plus ``margin`` transparent pixels.
 
     Raises:
-        InputError: the file holds no clean silhouette.
+        InputError: the file is unreadable or holds no clean silhouette.
     """
-    with Image.open(path) as image:
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        shape = _shape_of(image)
+
+    def shrunk_shape(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None] | None:
+        shown = upright(image)
+        shown.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        return _shape_of(shown)
+
+    shape = read_image_file(path, shrunk_shape, what="silhouette image")
     if shape is None:
         raise InputError(f"{path} holds no clean object silhouette")
     alpha, rgb = shape

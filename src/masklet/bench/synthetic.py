@@ -16,7 +16,6 @@ of seed ``s`` depends only on ``(s, i)``, the knobs and the photo folder's conte
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,28 +37,11 @@ from masklet.bench.scenario import (
 )
 from masklet.bench.shapes import PROCEDURAL_SHAPES, Sprite, look_alike, make_sprite
 from masklet.errors import InputError
+from masklet.io.davis import write_davis_sequence, write_image_set
+from masklet.io.files import write_json
 
 MAX_ATTEMPTS = 20
 TEXTURE_MAX_SIDE = 640
-
-
-def voc_palette() -> list[int]:
-    """The PASCAL VOC colour map as a flat list of 256 RGB triples (768 ints).
-
-    Colour of label k: bits 0, 1, 2 of k go to the top bits of R, G, B, bits 3, 4, 5 to the
-    next ones, and so on (label 1 is (128, 0, 0), label 2 (0, 128, 0), 255 (224, 224, 192)).
-    """
-    palette: list[int] = []
-    for label in range(256):
-        red = green = blue = 0
-        value = label
-        for shift in range(7, -1, -1):
-            red |= ((value >> 0) & 1) << shift
-            green |= ((value >> 1) & 1) << shift
-            blue |= ((value >> 2) & 1) << shift
-            value >>= 3
-        palette.extend((red, green, blue))
-    return palette
 
 
 @dataclass(frozen=True)
@@ -236,17 +218,9 @@ def make_synthetic_video(
 
 
 def write_davis_video(video: SyntheticVideo, root: Path, jpeg_quality: int = 90) -> None:
-    """Write one video's JPEG frames and indexed-PNG annotations in DAVIS layout."""
-    image_dir = root / "JPEGImages" / "480p" / video.name
-    mask_dir = root / "Annotations" / "480p" / video.name
-    image_dir.mkdir(parents=True, exist_ok=True)
-    mask_dir.mkdir(parents=True, exist_ok=True)
-    palette = voc_palette()
-    for t, (frame, labels) in enumerate(zip(video.frames, video.labels, strict=True)):
-        Image.fromarray(frame).save(image_dir / f"{t:05d}.jpg", quality=jpeg_quality)
-        mask = Image.fromarray(labels)
-        mask.putpalette(palette)  # turns the "L" image into an indexed "P" one
-        mask.save(mask_dir / f"{t:05d}.png", optimize=True)
+    """Write one video's JPEG frames and indexed-PNG annotations (PASCAL VOC palette) in DAVIS
+    layout (`masklet.io.davis.write_davis_sequence`)."""
+    write_davis_sequence(root, video.name, video.frames, video.labels, jpeg_quality=jpeg_quality)
 
 
 def make_synthetic_dataset(
@@ -279,9 +253,7 @@ def make_synthetic_dataset(
         write_davis_video(video, root, config.jpeg_quality)
         names.append(video.name)
         metadata.append({"name": video.name, "sources": video.sources, "events": video.events()})
-    image_sets = root / "ImageSets" / "2017"
-    image_sets.mkdir(parents=True, exist_ok=True)
-    (image_sets / "val.txt").write_text("".join(f"{name}\n" for name in names))
+    write_image_set(root, names)
     info = {"seed": seed, "config": asdict(config), "videos": metadata}
-    (root / "synthetic.json").write_text(json.dumps(info, indent=1) + "\n")
+    write_json(root / "synthetic.json", info, indent=1)
     return names

@@ -12,13 +12,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from masklet.build import build_sam2
 from masklet.cli.demo import DEFAULT_MODEL
-from masklet.io.files import make_output_folder, write_json, write_png
+from masklet.io.files import make_output_folder, write_json
 from masklet.io.image_folder import load_rgb_image
+from masklet.io.masks import write_ranked_masks
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.automatic import SAM2AutomaticMaskGenerator
 from masklet.runtime import autocast_for, resolve_device, resolve_dtype
@@ -55,10 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _read_image(path: Path) -> np.ndarray:
-    return load_rgb_image(path)
-
-
 def _generator_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "points_per_side": args.points_per_side,
@@ -78,29 +74,12 @@ def _generator_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _write_masks(out: Path, records: list[dict[str, Any]], label_png: bool) -> list[str]:
-    """Write the mask files; return each mask's file name (relative to `out`)."""
-    if label_png:
-        height, width = records[0]["segmentation"].shape if records else (0, 0)
-        labels = np.zeros((height, width), dtype=np.uint16)
-        for index in reversed(range(len(records))):  # higher-ranked masks painted last
-            labels[records[index]["segmentation"]] = index + 1
-        write_png(out / "labels.png", labels)
-        return ["labels.png"] * len(records)
-    names = []
-    for index, record in enumerate(records):
-        name = f"masks/mask_{index:03d}.png"
-        write_png(out / name, record["segmentation"].astype(np.uint8) * 255)
-        names.append(name)
-    return names
-
-
 def run(args: argparse.Namespace) -> int:
     model_name = args.model or DEFAULT_MODEL
     checkpoint = resolve_checkpoint(
         model=None if args.checkpoint else model_name, checkpoint=args.checkpoint
     )
-    image = _read_image(args.image)
+    image = load_rgb_image(args.image)
     make_output_folder(args.out)
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
@@ -108,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     generator = SAM2AutomaticMaskGenerator(model, **_generator_options(args))
     with torch.inference_mode(), autocast_for(device, dtype):
         records = generator.generate(image)
-    files = _write_masks(args.out, records, args.label_png)
+    segmentations = [record["segmentation"] for record in records]
+    files = write_ranked_masks(args.out, segmentations, label_png=args.label_png)
     largest_first = sorted(range(len(records)), key=lambda i: -records[i]["area"])
     overlay = {
         rank + 1: records[i]["segmentation"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import resource
 import sys
 import tempfile
@@ -34,6 +33,8 @@ from masklet.errors import InputError
 from masklet.eval.aggregate import EvaluationResult
 from masklet.eval.evaluator import evaluate_davis
 from masklet.eval.report import format_table, write_reports
+from masklet.io.davis import davis_annotation_folder, davis_frame_folder, list_davis_sequences
+from masklet.io.files import write_json
 from masklet.io.image_folder import list_frame_files
 from masklet.io.masks import labels_to_masks, masks_to_labels, read_indexed_png, write_indexed_png
 from masklet.predictors.video import SAM2VideoPredictor
@@ -65,32 +66,12 @@ def register_vos(bench_subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_vos)
 
 
-def list_sequences(dataset: Path, subset: str | None = None) -> list[str]:
-    """Sequence names: `subset`, else `ImageSets/2017/val.txt`, else all annotated ones."""
-    annotations = dataset / "Annotations" / "480p"
-    if not (dataset / "JPEGImages" / "480p").is_dir() or not annotations.is_dir():
-        raise InputError(
-            f"{dataset} is not a DAVIS-layout dataset (needs JPEGImages/480p and Annotations/480p)"
-        )
-    val_list = dataset / "ImageSets" / "2017" / "val.txt"
-    if subset is not None:
-        names = [name.strip() for name in subset.split(",") if name.strip()]
-    elif val_list.is_file():
-        names = val_list.read_text().split()
-    else:
-        names = sorted(path.name for path in annotations.iterdir() if path.is_dir())
-    missing = [name for name in names if not (annotations / name).is_dir()]
-    if missing or not names:
-        raise InputError(f"no annotations for sequence {missing[0] if missing else '(none)'}")
-    return names
-
-
 def track_sequence(
     predictor: SAM2VideoPredictor, dataset: Path, name: str, pred_root: Path
 ) -> SequenceRun:
     """Prompt every object with its first-frame mask, track, write `pred_root/name/*.png`."""
-    frames = list_frame_files(dataset / "JPEGImages" / "480p" / name)
-    first_annotation = list_frame_files(dataset / "Annotations" / "480p" / name)[0]
+    frames = list_frame_files(davis_frame_folder(dataset, name))
+    first_annotation = list_frame_files(davis_annotation_folder(dataset, name))[0]
     labels, palette = read_indexed_png(first_annotation)
     first_masks = labels_to_masks(labels)
     started = time.perf_counter()
@@ -168,7 +149,7 @@ def _benchmark(args: argparse.Namespace, names: list[str], out: Path) -> int:
     print(_format_summary(summary, result))
     if args.out is not None:
         written = write_reports(result, out)
-        (out / "bench_vos.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(out / "bench_vos.json", summary, indent=2)
         print(f"wrote {pred_root}/, {', '.join(p.name for p in written)}, bench_vos.json")
     return 0
 
@@ -176,7 +157,7 @@ def _benchmark(args: argparse.Namespace, names: list[str], out: Path) -> int:
 def run_vos(args: argparse.Namespace) -> int:
     """Handler of `masklet bench vos`."""
     check_runtime_arguments(args)
-    names = list_sequences(args.dataset, args.sequences)
+    names = list_davis_sequences(args.dataset, args.sequences)
     if args.out is not None:
         return _benchmark(args, names, args.out)
     with tempfile.TemporaryDirectory(prefix="masklet-bench-vos-") as folder:

@@ -7,17 +7,17 @@ into the cache; offline this fails with one line saying how to get the file).
 from __future__ import annotations
 
 import argparse
-import json
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from masklet.build import build_sam2
 from masklet.errors import InputError
+from masklet.io.files import make_output_folder, write_json
 from masklet.io.image_folder import load_rgb_image
+from masklet.io.masks import write_binary_png
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.image import SAM2ImagePredictor
 from masklet.runtime import autocast_for, resolve_device, resolve_dtype
@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
         predictor.set_image(image)
         masks, scores, _ = predictor.predict(point_coords=point, point_labels=np.array([1]))
     best = int(np.argmax(scores))
-    args.out.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(masks[best].astype(np.uint8) * 255).save(args.out / "mask.png")
+    make_output_folder(args.out)
+    write_binary_png(args.out / "mask.png", masks[best])
     save_overlay_png(args.out / "overlay.png", image, {1: masks[best]})
     summary = {
         "model": model_name,
@@ -82,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
         "scores": [float(s) for s in scores],
         "best": best,
     }
-    (args.out / "scores.json").write_text(json.dumps(summary, indent=2))
+    write_json(args.out / "scores.json", summary, indent=2)
     print(f"wrote {args.out}/mask.png, overlay.png, scores.json (IoU scores {np.round(scores, 3)})")
     return 0

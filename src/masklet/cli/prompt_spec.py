@@ -27,6 +27,7 @@ from PIL import Image
 from masklet.errors import InputError
 from masklet.io.files import describe_os_error
 from masklet.io.pil_images import read_mask_values
+from masklet.predictors.prompts import CLICK_LABELS, check_inside, check_labels
 
 _KEYS = ("frame", "obj", "point", "neg", "box", "mask", "label")
 _FILE_KEYS = ("frame", "obj", "points", "box", "mask", "label")
@@ -96,8 +97,7 @@ def _point(values: Sequence[Any], what: str) -> tuple[tuple[float, float], int]:
         raise InputError(f"{what}: a point is x:y or x:y:label, got {len(values)} values")
     x, y = (_number(str(v), what) for v in values[:2])
     label = 1 if len(values) == 2 else _integer(values[2], f"{what} label")
-    if label not in (0, 1):
-        raise InputError(f"{what}: label must be 1 (foreground) or 0 (background), got {label}")
+    check_labels(label, f"{what}: label", CLICK_LABELS)
     return (x, y), label
 
 
@@ -288,14 +288,12 @@ def check_prompt(prompt: ObjectPrompt, num_frames: int | None, height: int, widt
         )
     if prompt.frame < 0:
         raise InputError(f"{prompt.origin}: frame {prompt.frame} is negative (frames count from 0)")
-    corners = list(prompt.points)
-    if prompt.box is not None:
-        corners += [prompt.box[:2], prompt.box[2:]]
-    for x, y in corners:
-        if not (0 <= x <= width and 0 <= y <= height):
-            raise InputError(
-                f"{prompt.origin}: point ({x:g}, {y:g}) is outside the {width}x{height} frame"
-            )
+    try:
+        check_inside(np.array(prompt.points).reshape(-1, 2), (height, width), frame_name="frame")
+        if prompt.box is not None:
+            check_inside(np.array(prompt.box), (height, width), True, "box corner", "frame")
+    except InputError as error:
+        raise InputError(f"{prompt.origin}: {error}") from None
     if prompt.mask_path is not None:
         load_mask(prompt, height, width)
 

@@ -22,6 +22,7 @@ from masklet.io.image_folder import load_rgb_image
 from masklet.io.pil_images import read_mask_values
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.image import SAM2ImagePredictor
+from masklet.predictors.prompts import CLICK_LABELS, check_inside, check_labels
 from masklet.runtime import autocast_for
 
 MASK_PROMPT_LOGIT = 10.0  # |logit| given to a binary --mask-in (SAM 2 uses +-10 for masks)
@@ -70,8 +71,7 @@ def parse_points(texts: list[str]) -> tuple[np.ndarray | None, np.ndarray | None
     for text in texts:
         values = _numbers(text, "--point", (2, 3))
         label = 1 if len(values) == 2 else values[2]
-        if label not in (0, 1):
-            raise InputError(f"--point {text!r}: LABEL must be 1 (object) or 0 (background)")
+        check_labels(label, f"--point {text!r}: LABEL", CLICK_LABELS)
         coords.append(values[:2])
         labels.append(int(label))
     return np.array(coords), np.array(labels)
@@ -109,19 +109,6 @@ def mask_input_logits(path: Path, image_hw: tuple[int, int], image_size: int) ->
     return np.where(low_res.numpy() >= 0.5, MASK_PROMPT_LOGIT, -MASK_PROMPT_LOGIT)
 
 
-def check_inside(
-    coords: np.ndarray | None, box: np.ndarray | None, image_hw: tuple[int, int]
-) -> None:
-    """Clicks and box corners must lie in the image (x in [0, W], y in [0, H])."""
-    height, width = image_hw
-    corners = [] if coords is None else coords.tolist()
-    if box is not None:
-        corners += [box[:2].tolist(), box[2:].tolist()]
-    for x, y in corners:
-        if not (0 <= x <= width and 0 <= y <= height):
-            raise InputError(f"point ({x:g}, {y:g}) is outside the {width}x{height} image")
-
-
 def _write_outputs(
     out: Path, image: np.ndarray, masks: np.ndarray, scores: np.ndarray, summary: dict
 ) -> list[str]:
@@ -143,7 +130,11 @@ def run(args: argparse.Namespace) -> int:
     if coords is None and box is None and args.mask_in is None:
         raise InputError("no prompt given: add --point X,Y, --box X0,Y0,X1,Y1 or --mask-in PNG")
     image = load_rgb_image(args.image)
-    check_inside(coords, box, image.shape[:2])
+    image_hw = (int(image.shape[0]), int(image.shape[1]))
+    if coords is not None:
+        check_inside(coords, image_hw)
+    if box is not None:
+        check_inside(box, image_hw, what="box corner")
     mask_input = None
     if args.mask_in is not None:
         mask_input = mask_input_logits(args.mask_in, image.shape[:2], args.image_size)

@@ -20,14 +20,7 @@ from tqdm import tqdm
 
 from masklet.cli.common import LoadedModel, add_model_arguments, check_runtime_arguments, load_model
 from masklet.cli.interrupts import deferred_interrupt
-from masklet.cli.outputs import (
-    FORMATS,
-    MaskWriter,
-    VideoMeta,
-    close_writers,
-    create_writers,
-    parse_formats,
-)
+from masklet.cli.outputs import parse_formats
 from masklet.cli.prompt_spec import (
     ObjectPrompt,
     check_prompt,
@@ -40,11 +33,18 @@ from masklet.cli.prompt_spec import (
 from masklet.errors import InputError
 from masklet.io.files import make_output_folder
 from masklet.io.frames import FrameSource
+from masklet.io.mask_writers import (
+    FORMATS,
+    MaskWriter,
+    VideoMeta,
+    close_writers,
+    create_writers,
+)
 from masklet.io.sources import open_frame_source
 from masklet.io.video_file import VideoFileSource
 from masklet.predictors.video import SAM2VideoPredictor
 from masklet.runtime import autocast_for
-from masklet.session.state import VideoState
+from masklet.session.video_session import VideoSession
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _add_prompts(
     predictor: SAM2VideoPredictor,
-    state: VideoState,
+    state: VideoSession,
     prompts: list[ObjectPrompt],
     height: int,
     width: int,
@@ -220,7 +220,7 @@ def track_video(
 
 def _propagate(
     predictor: SAM2VideoPredictor,
-    state: VideoState,
+    state: VideoSession,
     writers: list[MaskWriter],
     start: int,
     total: int,
@@ -239,7 +239,8 @@ def _propagate(
         for frame_idx, obj_ids, logits in frames:
             binary = (logits[:, 0] > 0).cpu().numpy()
             masks = {obj_id: binary[i] for i, obj_id in enumerate(obj_ids)}
-            frame = state.source.get(frame_idx) if needs_frame else None
+            source = state.frames
+            frame = source.get(frame_idx) if needs_frame and source is not None else None
             with deferred_interrupt():
                 for writer in writers:
                     writer.write(frame_idx, masks, frame)

@@ -20,36 +20,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from masklet.errors import InputError
 from masklet.eval.aggregate import EvaluationResult, ObjectScores, VideoScores
 from masklet.eval.metrics import boundary_f_measure, region_similarity
+from masklet.io.pil_images import read_label_values
 
 DATASET_FORMATS: tuple[str, ...] = ("davis", "sav")
 VOID_LABEL = 255
 
 
 def read_label_png(path: Path) -> np.ndarray:
-    """Read a label PNG as an HxW integer array of palette indices or gray values.
+    """Read a label PNG as an HxW int64 array of palette indices or gray values.
 
-    Indexed ("P"), gray ("L", "I", "1") images give their stored values; RGB(A) images are
-    accepted only when all colour channels are equal (a gray image saved as RGB).
+    Indexed ("P"), gray ("L", "I", "I;16", "1") images give their stored values; RGB(A)
+    images are accepted only when all colour channels are equal (a gray image saved as RGB).
+    Read with `masklet.io.pil_images.read_label_values` (turned upright by any EXIF
+    orientation, as every image masklet reads).
 
     Raises:
         InputError: unreadable file, or a colour image that is not gray.
     """
-    try:
-        with Image.open(path) as image:
-            mode = image.mode
-            array = np.array(image)
-    except OSError as error:
-        raise InputError(f"cannot read mask {path}: {error}") from error
-    if mode in ("P", "L", "1", "I", "I;16"):
-        return array.astype(np.int64)
-    if array.ndim == 3 and bool((array[..., :3] == array[..., :1]).all()):
-        return array[..., 0].astype(np.int64)
-    raise InputError(f"{path} is a {mode} colour image; expected an indexed or gray PNG mask")
+    return read_label_values(path, what="mask").astype(np.int64)
 
 
 def _png_stems(folder: Path) -> list[str]:

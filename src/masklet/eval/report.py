@@ -1,4 +1,5 @@
-"""Reports of an ``EvaluationResult``: a text table, CSV files and a JSON file.
+"""Reports of an ``EvaluationResult``: a text table, CSV files and a JSON file (written
+atomically through ``masklet.io``).
 
 All scores are fractions in [0, 1] (not percentages). NaN (no evaluated frame) is written
 as an empty CSV cell, ``null`` in JSON and ``-`` in the table.
@@ -6,13 +7,13 @@ as an empty CSV cell, ``null`` in JSON and ``-`` in the table.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from masklet.eval.aggregate import EvaluationResult, MetricStatistics, ObjectScores, VideoScores
+from masklet.io.files import write_json as write_json_file
+from masklet.io.tables import write_csv
 
 GLOBAL_CSV = "global_results.csv"
 PER_OBJECT_CSV = "per_object_results.csv"
@@ -70,26 +71,19 @@ _STAT_COLUMNS = ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recal
 
 def write_global_csv(result: EvaluationResult, path: str | Path) -> Path:
     """Write one row of overall statistics (DAVIS ``global_results`` columns)."""
-    out = Path(path)
-    with out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["Objects", *_STAT_COLUMNS, "Missing-Files"])
-        cells = _statistics_cells(result.j, result.f, result.j_and_f)
-        writer.writerow([len(result.objects), *cells, len(result.missing_files)])
-    return out
+    cells = _statistics_cells(result.j, result.f, result.j_and_f)
+    header = ["Objects", *_STAT_COLUMNS, "Missing-Files"]
+    return write_csv(path, [header, [len(result.objects), *cells, len(result.missing_files)]])
 
 
 def write_per_object_csv(result: EvaluationResult, path: str | Path) -> Path:
     """Write one row per (video, object) with J and F mean, recall and decay."""
-    out = Path(path)
-    with out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["Video", "Object", "Frames", *_STAT_COLUMNS])
-        for video in result.videos:
-            for obj in video.objects:
-                cells = _statistics_cells(obj.j, obj.f, obj.j_and_f)
-                writer.writerow([video.name, obj.object_id, len(obj.frames), *cells])
-    return out
+    rows: list[list[object]] = [["Video", "Object", "Frames", *_STAT_COLUMNS]]
+    for video in result.videos:
+        for obj in video.objects:
+            cells = _statistics_cells(obj.j, obj.f, obj.j_and_f)
+            rows.append([video.name, obj.object_id, len(obj.frames), *cells])
+    return write_csv(path, rows)
 
 
 def _statistics_json(stats: MetricStatistics) -> dict[str, float | None]:
@@ -139,9 +133,7 @@ def result_to_dict(result: EvaluationResult) -> dict[str, Any]:
 
 def write_json(result: EvaluationResult, path: str | Path) -> Path:
     """Write ``result_to_dict(result)`` as indented JSON."""
-    out = Path(path)
-    out.write_text(json.dumps(result_to_dict(result), indent=2) + "\n")
-    return out
+    return write_json_file(path, result_to_dict(result), indent=2)
 
 
 def write_reports(result: EvaluationResult, out_dir: str | Path) -> list[Path]:

@@ -6,7 +6,7 @@ See docs/formats.md for the formats and the behaviour of each source.
 """
 
 from masklet.io.camera import CameraSource
-from masklet.io.frames import ArraySource, FrameCache, FrameSource, IteratorSource, as_rgb_frame
+from masklet.io.frames import ArraySource, FrameSource, IteratorSource, as_rgb_frame, frame_cache
 from masklet.io.image_folder import ImageFolderSource
 from masklet.io.masks import (
     labels_to_masks,
@@ -21,9 +21,11 @@ from masklet.io.masks import (
     write_object_pngs,
 )
 from masklet.io.rle import (
+    compress_rle,
     empty_rle,
     mask_to_rle,
     mask_to_uncompressed_rle,
+    masks_to_uncompressed_rles,
     rle_area,
     rle_to_mask,
 )
@@ -49,7 +51,6 @@ from masklet.io.video_writer import (
 __all__ = [
     "ArraySource",
     "CameraSource",
-    "FrameCache",
     "FrameSource",
     "ImageFolderSource",
     "IteratorSource",
@@ -58,7 +59,9 @@ __all__ = [
     "VideoInfo",
     "VideoWriter",
     "as_rgb_frame",
+    "compress_rle",
     "empty_rle",
+    "frame_cache",
     "labels_to_masks",
     "list_object_pngs",
     "mask_outline",
@@ -66,6 +69,7 @@ __all__ = [
     "mask_to_uncompressed_rle",
     "masklet_stats",
     "masks_to_labels",
+    "masks_to_uncompressed_rles",
     "object_color",
     "object_png_path",
     "open_frame_source",

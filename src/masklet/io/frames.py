@@ -8,15 +8,15 @@ Conventions for every source in `masklet.io`:
 - every user-caused problem (missing path, corrupt video, bad index, bad array) raises
   `masklet.errors.InputError` with a message naming the problem.
 
-This module defines the `FrameSource` base class, a bounded `FrameCache`, frame validation, and
-the in-memory sources `ArraySource` (a list of arrays) and `IteratorSource` (a live, forward-only
-stream such as a generator or a camera).
+This module defines the `FrameSource` base class, a bounded frame cache (`frame_cache`), frame
+validation, and the in-memory sources `ArraySource` (a list of arrays) and `IteratorSource` (a
+live, forward-only stream such as a generator or a camera).
 """
 
 from __future__ import annotations
 
 import abc
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -26,6 +26,7 @@ from PIL import Image
 from masklet.errors import InputError
 from masklet.io.closing import Closing
 from masklet.io.pil_images import rgb_array
+from masklet.lru import LRUCache
 
 
 def as_rgb_frame(frame: Any, *, what: str = "frame") -> np.ndarray:
@@ -49,44 +50,12 @@ def as_rgb_frame(frame: Any, *, what: str = "frame") -> np.ndarray:
     return frame
 
 
-class FrameCache:
-    """A least-recently-used cache of decoded frames, keyed by frame index, holding at most
-    `capacity` frames (capacity 0 disables caching)."""
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 0:
-            raise InputError(f"cache size must be >= 0, got {capacity}")
-        self.capacity = capacity
-        self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def __contains__(self, index: int) -> bool:
-        return index in self._frames
-
-    def get(self, index: int) -> np.ndarray | None:
-        """The cached frame `index` (marked most recently used), or None."""
-        frame = self._frames.get(index)
-        if frame is not None:
-            self._frames.move_to_end(index)
-        return frame
-
-    def put(self, index: int, frame: np.ndarray) -> None:
-        """Store a frame, evicting the least recently used ones beyond `capacity`."""
-        if self.capacity == 0:
-            return
-        self._frames[index] = frame
-        self._frames.move_to_end(index)
-        while len(self._frames) > self.capacity:
-            self._frames.popitem(last=False)
-
-    def indices(self) -> list[int]:
-        """Cached frame indices, least recently used first."""
-        return list(self._frames)
-
-    def clear(self) -> None:
-        self._frames.clear()
+def frame_cache(capacity: int) -> LRUCache[int, np.ndarray]:
+    """A least-recently-used cache of decoded frames keyed by frame index, holding at most
+    `capacity` frames (0 disables caching); `InputError` for a negative size."""
+    if capacity < 0:
+        raise InputError(f"cache size must be >= 0, got {capacity}")
+    return LRUCache(capacity)
 
 
 class FrameSource(Closing, abc.ABC):

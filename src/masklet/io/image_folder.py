@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from masklet.errors import InputError
-from masklet.io.frames import FrameCache, FrameSource
+from masklet.io.frames import FrameSource, frame_cache
 from masklet.io.pil_images import read_displayed_size, read_rgb_image
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png"})
@@ -83,7 +83,7 @@ class ImageFolderSource(FrameSource):
     def __init__(self, folder: str | Path, *, fps: float | None = None, cache_size: int = 2):
         self.folder = Path(folder)
         self.files = list_frame_files(self.folder)
-        self.cache = FrameCache(cache_size)
+        self.cache = frame_cache(cache_size)
         self._fps = fps
         self._size = self._read_size(self.files[0])
 

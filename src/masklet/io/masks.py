@@ -10,6 +10,9 @@ Conventions:
 
 Layouts:
 - DAVIS: one indexed PNG per frame, `Annotations/480p/<seq>/%05d.png`, all objects in it.
+- ranked masks (`masklet auto`, `write_ranked_masks`): `masks/mask_NNN.png`, one 0/255 PNG
+  per mask, or one uint16 `labels.png` (0 background, mask i = i + 1; the higher-ranked mask
+  wins where masks overlap).
 - SA-V val/test: one binary PNG per object and frame, `<vid>/<obj:03d>/%05d.png`
   (`write_object_pngs` writes 0/1 indexed PNGs with the VOC palette, like the SA-V tools;
   `read_object_png` accepts any PNG mode, nonzero = foreground).
@@ -18,7 +21,7 @@ Layouts:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +29,7 @@ from PIL import Image
 
 from masklet.errors import InputError
 from masklet.io.files import write_png
-from masklet.io.pil_images import read_mask_values
+from masklet.io.pil_images import read_image_file, read_mask_values, upright
 
 VOID_LABEL = 255
 MAX_OBJECT_ID = 254
@@ -67,26 +70,38 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
+def _labels_and_palette(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """An opened label PNG -> (upright labels (H, W) uint8, palette (N, 3) uint8 or None)."""
+    shown = upright(image)
+    if shown.mode not in ("P", "L"):
+        raise InputError(
+            f"{path} is a {shown.mode} image: expected an indexed (P) or grayscale PNG"
+        )
+    raw_palette = shown.getpalette() if shown.mode == "P" else None
+    palette = None if raw_palette is None else np.asarray(raw_palette, np.uint8).reshape(-1, 3)
+    return np.array(shown).astype(np.uint8), palette
+
+
 def read_indexed_png(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a label PNG: returns (labels (H, W) uint8, palette (N, 3) uint8 or None).
 
     Palettised ("P") PNGs give their palette; grayscale ("L") PNGs give None. Other modes
-    (RGB colour masks) raise `InputError`.
+    (RGB colour masks) raise `InputError`. Read through `masklet.io.pil_images` (upright by
+    any EXIF orientation; a missing or unreadable file is one `InputError` line).
     """
     path = Path(path)
-    try:
-        with Image.open(path) as image:
-            mode = image.mode
-            labels = np.array(image)
-            raw_palette = image.getpalette() if mode == "P" else None
-    except (OSError, ValueError) as error:
-        raise InputError(f"cannot read mask PNG {path}: {error}") from error
-    if mode not in ("P", "L"):
-        raise InputError(f"{path} is a {mode} image: expected an indexed (P) or grayscale PNG")
-    palette = None
-    if raw_palette is not None:
-        palette = np.asarray(raw_palette, dtype=np.uint8).reshape(-1, 3)
-    return labels.astype(np.uint8), palette
+    return read_image_file(path, lambda image: _labels_and_palette(image, path), what="mask PNG")
+
+
+def read_png_palette(path: str | Path) -> np.ndarray | None:
+    """The palette ((N, 3) uint8) of an indexed ("P") image file, None for any other mode;
+    `InputError` naming the file when it cannot be read."""
+
+    def palette_of(image: Image.Image) -> np.ndarray | None:
+        raw_palette = image.getpalette() if image.mode == "P" else None
+        return np.asarray(raw_palette, dtype=np.uint8).reshape(-1, 3) if raw_palette else None
+
+    return read_image_file(path, palette_of, what="mask")
 
 
 def write_indexed_png(
@@ -213,3 +228,31 @@ def read_object_pngs(
         if path.exists():
             masks[obj_id] = read_object_png(path)
     return masks
+
+
+def write_binary_png(path: str | Path, mask: np.ndarray) -> Path:
+    """Write an (H, W) mask (nonzero = foreground) as a grayscale PNG, 0 and 255, atomically."""
+    return write_png(path, (np.asarray(mask) != 0).astype(np.uint8) * 255)
+
+
+def write_ranked_masks(
+    out_dir: str | Path, masks: Sequence[np.ndarray], *, label_png: bool = False
+) -> list[str]:
+    """Write masks ranked best first (`(H, W)` bool each) under `out_dir`: one
+    `masks/mask_NNN.png` each, or with `label_png` one uint16 `labels.png` (0 background,
+    mask i = i + 1, the higher-ranked mask wins on overlaps). Returns each mask's file name
+    relative to `out_dir`."""
+    out = Path(out_dir)
+    if label_png:
+        height, width = masks[0].shape if len(masks) else (0, 0)
+        labels = np.zeros((height, width), dtype=np.uint16)
+        for index in reversed(range(len(masks))):  # higher-ranked masks painted last
+            labels[masks[index]] = index + 1
+        write_png(out / "labels.png", labels)
+        return ["labels.png"] * len(masks)
+    names = []
+    for index, mask in enumerate(masks):
+        name = f"masks/mask_{index:03d}.png"
+        write_binary_png(out / name, mask)
+        names.append(name)
+    return names

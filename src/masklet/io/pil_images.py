@@ -18,9 +18,13 @@ PIL images given to a predictor or a frame source, mask images given as prompts)
 - `mask_values(image)`: an upright `(H, W)` array of a mask image: single-band modes keep their
   values (`P` palette indices, `L`/`I`/`I;16` levels, `1` as bool); multi-band modes (`RGB`,
   `RGBA`, `LA`, ...) give the largest colour band, alpha ignored.
-- `read_rgb_image(path)`, `read_mask_values(path)`, `read_displayed_size(path)`: the same for
-  an image file (`read_image_file(path, to_array)` is the shared reader). Every failure
-  (missing file, not an image, truncated or corrupt data, an image over PIL's
+- `label_values(image)`: the same for a label map that must be exact: a multi-band image is
+  accepted only when it is grey (every colour band equal, e.g. a grey image saved as RGB),
+  else `InputError`.
+- `read_rgb_image(path)`, `read_mask_values(path)`, `read_label_values(path)`,
+  `read_displayed_size(path)`: the same for an image file (`read_image_file(path, decode)` is
+  the shared reader; it can also let the JPEG decoder shrink a large photo while decoding).
+  Every failure (missing file, not an image, truncated or corrupt data, an image over PIL's
   decompression-bomb limit) is one `InputError` line naming the file.
 
 PIL's decompression-bomb guard is kept as it is: images up to `Image.MAX_IMAGE_PIXELS`
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -45,6 +50,8 @@ SIXTEEN_BIT_MODES: frozenset[str] = frozenset({"I;16", "I;16B", "I;16L", "I;16N"
 PALETTE_MODES: frozenset[str] = frozenset({"P", "PA"})
 SINGLE_BAND_MASK_MODES: frozenset[str] = SIXTEEN_BIT_MODES | {"1", "L", "P"}
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+Decoded = TypeVar("Decoded")
 
 
 def exif_orientation(image: Image.Image) -> int:
@@ -109,6 +116,19 @@ def mask_values(image: Image.Image) -> np.ndarray:
     return np.array(shown)[:, :, :3].max(axis=2)
 
 
+def label_values(image: Image.Image, *, what: str = "label image") -> np.ndarray:
+    """A label image -> upright `(H, W)` array of its stored values (`P` palette indices,
+    grey levels); a multi-band image only when grey, else `InputError` naming `what`."""
+    shown = upright(image)
+    if shown.mode in SINGLE_BAND_MASK_MODES:
+        return np.array(shown)
+    bands = np.array(shown)
+    colour = bands[:, :, :1] if shown.mode in ("LA", "PA") else bands[:, :, :3]
+    if bands.ndim == 3 and bool((colour == colour[:, :, :1]).all()):
+        return bands[:, :, 0]
+    raise InputError(f"{what} is a {shown.mode} colour image; expected an indexed or grey PNG")
+
+
 def _read_failure(what: str, error: BaseException) -> InputError:
     """The one-line error for a file or image that PIL could not decode or convert."""
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -122,13 +142,19 @@ def _read_failure(what: str, error: BaseException) -> InputError:
 
 
 def read_image_file(
-    path: str | Path, to_array: Callable[[Image.Image], np.ndarray], *, what: str = "image"
-) -> np.ndarray:
-    """Decode the image file `path` and return `to_array(image)`.
+    path: str | Path,
+    decode: Callable[[Image.Image], Decoded],
+    *,
+    what: str = "image",
+    draft_size: tuple[int, int] | None = None,
+) -> Decoded:
+    """Decode the image file `path` and return `decode(image)`.
 
-    `to_array` runs while the file is open and applies the orientation (`rgb_array`,
-    `mask_values` do); the file is closed afterwards, so the image must not escape. Every
-    failure is an `InputError` naming `what` and `path`.
+    `decode` runs while the file is open and applies the orientation (`rgb_array`,
+    `mask_values` do); the file is closed afterwards, so the image must not escape. With
+    `draft_size` (width, height), a JPEG is decoded at 1/2, 1/4 or 1/8 scale while staying
+    at least that large (PIL's `draft`; other formats ignore it). Every failure is an
+    `InputError` naming `what` and `path`.
     """
     path = Path(path)
     if path.is_dir():
@@ -137,8 +163,10 @@ def read_image_file(
         raise InputError(f"{what} not found: {path}")
     try:
         with Image.open(path) as image:
+            if draft_size is not None:
+                image.draft("RGB", draft_size)
             image.load()
-            return to_array(image)
+            return decode(image)
     except MaskletError:
         raise
     except DECODE_ERRORS as error:
@@ -153,6 +181,14 @@ def read_rgb_image(path: str | Path, *, what: str = "image") -> np.ndarray:
 def read_mask_values(path: str | Path, *, what: str = "mask") -> np.ndarray:
     """A mask image file as displayed: `(H, W)` values (`mask_values`); `InputError` naming it."""
     return read_image_file(path, mask_values, what=what)
+
+
+def read_label_values(path: str | Path, *, what: str = "mask") -> np.ndarray:
+    """A label image file as displayed: `(H, W)` stored values (`label_values`); `InputError`
+    naming it, also for a colour image that is not grey."""
+    return read_image_file(
+        path, lambda image: label_values(image, what=f"{what} {path}"), what=what
+    )
 
 
 def read_displayed_size(path: str | Path, *, what: str = "image") -> tuple[int, int]:

@@ -35,7 +35,7 @@ import numpy as np
 
 from masklet.errors import InputError
 from masklet.io.files import write_json
-from masklet.io.rle import RLE, empty_rle, mask_to_rle, rle_area, rle_to_mask
+from masklet.io.rle import RLE, compress_rle, empty_rle, mask_to_rle, rle_area, rle_to_mask
 
 SAV_FPS = 24.0
 SAV_FRAME_STRIDE = 4
@@ -191,7 +191,7 @@ def sav_to_json_dict(annotation: SavAnnotation) -> dict[str, Any]:
         "video_resolution": float(height * width),
         "video_environment": annotation.video_environment,
         "video_split": annotation.video_split,
-        "masklet": [[_json_rle(rle) for rle in row] for row in annotation.masklet],
+        "masklet": [[compress_rle(rle) for rle in row] for row in annotation.masklet],
         "masklet_id": [int(i) for i in annotation.masklet_id],
         **stats,
         "masklet_edited_frame_count": _per_object(
@@ -213,15 +213,6 @@ def _per_object(values: list[Any], default: Any, count: int) -> list[Any]:
     if len(values) != count:
         raise InputError(f"per-object list has {len(values)} entries for {count} objects")
     return list(values)
-
-
-def _json_rle(rle: RLE) -> RLE:
-    counts = rle["counts"]
-    if isinstance(counts, bytes):
-        counts = counts.decode("ascii")
-    elif isinstance(counts, (list, tuple)):
-        counts = mask_to_rle(rle_to_mask(rle))["counts"]
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
 
 
 def write_sav_json(path: str | Path, annotation: SavAnnotation) -> None:

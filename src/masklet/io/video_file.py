@@ -35,7 +35,7 @@ import av
 import numpy as np
 
 from masklet.errors import InputError
-from masklet.io.frames import FrameCache, FrameSource
+from masklet.io.frames import FrameSource, frame_cache
 from masklet.io.video_container import (
     AV_ERRORS,
     PacketIndex,
@@ -102,7 +102,7 @@ class VideoFileSource(FrameSource):
             raise InputError(f"{self.path} is a folder, not a video file")
         if reverse_chunk < 1:
             raise InputError(f"reverse_chunk must be >= 1, got {reverse_chunk}")
-        self.cache = FrameCache(cache_size)
+        self.cache = frame_cache(cache_size)
         self.reverse_chunk = reverse_chunk
         self._container: Any = open_video_container(self.path)
         self._stream: Any = self._container.streams.video[0]

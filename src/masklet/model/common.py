@@ -76,14 +76,3 @@ def pointwise_conv(conv: nn.Conv2d, x: Tensor) -> Tensor:
     weight = conv.weight.reshape(conv.out_channels, conv.in_channels)
     out = F.linear(x.permute(0, 2, 3, 1), weight, conv.bias)
     return out.permute(0, 3, 1, 2)
-
-
-def activation_by_name(name: str) -> type[nn.Module]:
-    """Map a config activation name to its module class."""
-    table: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
-    return table[name]
-
-
-def attention(query: Tensor, key: Tensor, value: Tensor, dropout: float = 0.0) -> Tensor:
-    """Scaled dot-product attention on `(B, heads, N, C_head)` tensors."""
-    return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)

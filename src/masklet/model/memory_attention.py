@@ -15,6 +15,9 @@ Speed notes:
   `blocked_attention` (PyTorch's fused CPU kernel needs equal query and value widths). With
   autograd (training) the plain formulation runs. Under bf16 autocast on a CPU without bf16
   matrix units it runs in float32, which is faster there.
+
+Which of these kernels runs is the explicit `ComputeOptions` argument, held by
+`MemoryAttention` and passed down to each layer's call; the model never reads the host.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from masklet.model.blocked_attention import blocked_attention
+from masklet.model.compute import DEFAULT_COMPUTE_OPTIONS, ComputeOptions
 from masklet.model.position_encoding import axial_rotary_angles
 from masklet.model.transformer import Attention
-from masklet.runtime import cpu_has_native_bf16
 
 
 class RoPEAttention(Attention):
@@ -89,11 +92,19 @@ class RoPEAttention(Attention):
         return self.out_proj(self.merge_heads(out))
 
     def forward_memory(
-        self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_k_exclude_rope: int
+        self,
+        x: Tensor,
+        memory: Tensor,
+        memory_pos: Tensor,
+        num_k_exclude_rope: int,
+        options: ComputeOptions = DEFAULT_COMPUTE_OPTIONS,
     ) -> Tensor:
-        """Cross-attention of `x (1|B, N, C)` to `memory (B, M, C_mem)` (keys: memory + pos)."""
+        """Cross-attention of `x (1|B, N, C)` to `memory (B, M, C_mem)` (keys: memory + pos);
+        `options` picks the kernels of the one-head inference path."""
         if self.num_heads == 1 and not torch.is_grad_enabled():
-            return self._forward_memory_narrow_values(x, memory, memory_pos, num_k_exclude_rope)
+            return self._forward_memory_narrow_values(
+                x, memory, memory_pos, num_k_exclude_rope, options
+            )
         query = self.split_heads(self.q_proj(x))
         factors = self.rotation(query.shape[-2], query.device)
         query = self.rotate(query, factors).expand(memory.shape[0], -1, -1, -1)
@@ -105,7 +116,12 @@ class RoPEAttention(Attention):
         return self.out_proj(out)
 
     def _forward_memory_narrow_values(
-        self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_k_exclude_rope: int
+        self,
+        x: Tensor,
+        memory: Tensor,
+        memory_pos: Tensor,
+        num_k_exclude_rope: int,
+        options: ComputeOptions,
     ) -> Tensor:
         """`forward_memory` for one head without autograd: the value and output projections
         are applied after attention, to the 64-wide attended memory, as one fused linear map
@@ -115,21 +131,25 @@ class RoPEAttention(Attention):
         query = self.rotate(query, factors) * query.shape[-1] ** -0.5
         key = self.k_proj(memory + memory_pos)
         key = self.rotate_frames(key[:, None], key.shape[-2] - num_k_exclude_rope, factors)
-        attended = narrow_value_attention(query, key[:, 0], memory)
+        attended = narrow_value_attention(query, key[:, 0], memory, options)
         weight = self.out_proj.weight @ self.v_proj.weight
         bias = self.out_proj.weight @ self.v_proj.bias + self.out_proj.bias
         return F.linear(attended.to(x.dtype), weight, bias)
 
 
 def narrow_value_attention(
-    query: Tensor, key: Tensor, value: Tensor, blocked: bool | None = None
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    options: ComputeOptions = DEFAULT_COMPUTE_OPTIONS,
 ) -> Tensor:
     """softmax(query key^T) value for pre-scaled `query (1|B, N, C)`, `key (B, M, C)` and
-    narrower `value (B, M, V)` -> `(B, N, V)`. `blocked` (default: on CPU) picks
-    `blocked_attention`; otherwise PyTorch's attention runs (GPU kernels take unequal widths)."""
-    use_blocked = query.device.type == "cpu" if blocked is None else blocked
-    if use_blocked:
-        if query.dtype == torch.float32 or _multiplies_natively(query.dtype):
+    narrower `value (B, M, V)` -> `(B, N, V)`. `options.blocked_memory_attention` picks
+    `blocked_attention` (the CPU path); otherwise PyTorch's attention runs (GPU kernels take
+    unequal widths)."""
+    if options.blocked_memory_attention:
+        compute_dtype = options.blocked_attention_dtype(query.dtype)
+        if compute_dtype == query.dtype:
             return blocked_attention(query, key, value)
         # Without bf16/fp16 units the CPU emulates low-precision matrix products at a third of
         # the float32 speed: the heaviest part of the frame is faster (and exact) in float32.
@@ -138,11 +158,6 @@ def narrow_value_attention(
     query = query.expand(key.shape[0], -1, -1)[:, None]
     attended = F.scaled_dot_product_attention(query, key[:, None], value[:, None], scale=1.0)
     return attended[:, 0]
-
-
-def _multiplies_natively(dtype: torch.dtype) -> bool:
-    """Whether this CPU has matrix units for `dtype` (AMX/AVX512-BF16 for bfloat16)."""
-    return dtype == torch.bfloat16 and cpu_has_native_bf16()
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -166,12 +181,17 @@ class MemoryAttentionLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: Tensor, memory: Tensor, memory_pos: Tensor, num_pointer_tokens: int
+        self,
+        x: Tensor,
+        memory: Tensor,
+        memory_pos: Tensor,
+        num_pointer_tokens: int,
+        options: ComputeOptions = DEFAULT_COMPUTE_OPTIONS,
     ) -> Tensor:
         """`x (1|B, N, C)`; a batch-1 `x` is shared by all B memories (output batch B)."""
         x = x + self.dropout(self.self_attn.forward_self(self.norm1(x)))
         attended = self.cross_attn_image.forward_memory(
-            self.norm2(x), memory, memory_pos, num_pointer_tokens
+            self.norm2(x), memory, memory_pos, num_pointer_tokens, options
         )
         x = x + self.dropout(attended)
         hidden = self.dropout(F.relu(self.linear1(self.norm3(x))))
@@ -183,15 +203,23 @@ class MemoryAttention(nn.Module):
 
     `forward(current (1|B, N, 256), current_pos (1|B, N, 256), memory (B, M, 64),
     memory_pos (B, M, 64), num_pointer_tokens)` -> `(B, N, 256)`. A batch-1 `current` is the
-    same frame for all B objects.
+    same frame for all B objects. `compute_options` (a plain attribute, not saved in checkpoints)
+    picks the kernels; see `ComputeOptions`.
     """
 
-    def __init__(self, d_model: int = 256, memory_dim: int = 64, num_layers: int = 4) -> None:
+    def __init__(
+        self,
+        d_model: int = 256,
+        memory_dim: int = 64,
+        num_layers: int = 4,
+        compute_options: ComputeOptions = DEFAULT_COMPUTE_OPTIONS,
+    ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
             MemoryAttentionLayer(d_model, memory_dim) for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
+        self.compute_options = compute_options
 
     def forward(
         self,
@@ -201,7 +229,9 @@ class MemoryAttention(nn.Module):
         memory_pos: Tensor,
         num_pointer_tokens: int = 0,
     ) -> Tensor:
+        """Condition `current` on `memory`; the last `num_pointer_tokens` memory tokens are
+        object pointers (not rotated)."""
         x = current + 0.1 * current_pos
         for layer in self.layers:
-            x = layer(x, memory, memory_pos, num_pointer_tokens)
+            x = layer(x, memory, memory_pos, num_pointer_tokens, self.compute_options)
         return self.norm(x).expand(memory.shape[0], -1, -1)

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from masklet.config import SAM2Config
 from masklet.model.common import MLP, flatten_spatial, pointwise_conv, unflatten_spatial
+from masklet.model.compute import DEFAULT_COMPUTE_OPTIONS, ComputeOptions
 from masklet.model.hiera import Hiera
 from masklet.model.image_encoder import FpnNeck, ImageEncoder
 from masklet.model.mask_decoder import DecoderOutput, MaskDecoder
@@ -55,9 +56,16 @@ class FrameDecoding(NamedTuple):
 
 class SAM2Model(nn.Module):
     """SAM 2 / 2.1 network. Construct from a `SAM2Config`; load weights with
-    `masklet.checkpoint.load_checkpoint`."""
+    `masklet.checkpoint.load_checkpoint`.
 
-    def __init__(self, config: SAM2Config) -> None:
+    `compute_options` picks kernels for the machine (default: the CPU float32 path);
+    `masklet.runtime.compute_options(device)` chooses them for a device, and
+    `masklet.build_sam2` passes them. Change them later with `set_compute_options`.
+    """
+
+    def __init__(
+        self, config: SAM2Config, compute_options: ComputeOptions = DEFAULT_COMPUTE_OPTIONS
+    ) -> None:
         super().__init__()
         self.config = config
         hidden, memory_dim = config.hidden_dim, config.memory_dim
@@ -81,7 +89,9 @@ class SAM2Model(nn.Module):
             dynamic_multimask_stability_thresh=config.dynamic_multimask_stability_thresh,
         )
         self.memory_encoder = MemoryEncoder(hidden, memory_dim)
-        self.memory_attention = MemoryAttention(hidden, memory_dim, config.memory_attention_layers)
+        self.memory_attention = MemoryAttention(
+            hidden, memory_dim, config.memory_attention_layers, compute_options
+        )
         self.maskmem_tpos_enc = nn.Parameter(torch.zeros(config.num_maskmem, 1, 1, memory_dim))
         self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, hidden))
         self.no_mem_pos_enc = nn.Parameter(torch.zeros(1, 1, hidden))
@@ -110,7 +120,17 @@ class SAM2Model(nn.Module):
 
     @property
     def image_size(self) -> int:
+        """Side of the square model input in pixels."""
         return self.config.image_size
+
+    @property
+    def compute_options(self) -> ComputeOptions:
+        """The kernel choices the model runs with (see `ComputeOptions`)."""
+        return self.memory_attention.compute_options
+
+    def set_compute_options(self, options: ComputeOptions) -> None:
+        """Run with `options` from now on (e.g. after moving the model to another device)."""
+        self.memory_attention.compute_options = options
 
     # ----------------------------------------------------------------- image encoding
     def encode_image(self, images: Tensor) -> ImageFeatures:

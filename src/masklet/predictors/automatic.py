@@ -13,7 +13,8 @@ run-length encoded only in the crop, then placed in the image after NMS.
 
 Tensor names: `low_res (M, h, w)` decoder logits at a quarter of the model input size,
 `logits (M, H, W)` at the crop's size, points `(M, 2)` xy pixels of the crop (or of the image
-after uncropping), `model_points` the same points in model-input pixels.
+after uncropping), `clicks` the same points as one-click prompts in model-input pixels
+(`PromptTensors`, coords `(B, 1, 2)`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from torch import Tensor
 from masklet.amg.boxes import batched_nms, box_area, is_box_near_crop_edge, masks_to_boxes
 from masklet.amg.grids import CropBox, build_layer_point_grids, generate_crop_boxes
 from masklet.amg.records import OUTPUT_MODES, MaskRecords, stability_score
-from masklet.amg.regions import fill_holes_and_remove_sprinkles, postprocess_small_regions
-from masklet.amg.rle import masks_to_rles, pad_rle
+from masklet.amg.regions import postprocess_small_regions
 from masklet.errors import ConfigError
+from masklet.io.rle import masks_to_uncompressed_rles, pad_rle
 from masklet.model.sam2 import SAM2Model
+from masklet.postprocess import fill_holes_and_remove_specks
 from masklet.predictors.image import LOW_RES_LOGIT_LIMIT, SAM2ImagePredictor
 from masklet.predictors.preprocess import image_to_array
+from masklet.predictors.pretrained import load_pretrained
+from masklet.predictors.prompts import PromptTensors
 
 #: Masks whose box comes this close (pixels) to a crop edge inside the image are dropped.
 CROP_EDGE_TOLERANCE = 20.0
@@ -92,9 +96,9 @@ class SAM2AutomaticMaskGenerator:
             raise ConfigError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
         if points_per_batch < 1:
             raise ConfigError(f"points_per_batch must be >= 1, got {points_per_batch}")
-        self.predictor = SAM2ImagePredictor(
-            model, max_hole_area=min_mask_region_area, max_sprinkle_area=min_mask_region_area
-        )
+        # Encodes each crop and decodes the point batches; the small-region clean-up is done
+        # here (`_upsample`), on logits the predictor returns before any clean-up.
+        self.predictor = SAM2ImagePredictor(model)
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh
         self.stability_score_thresh = stability_score_thresh
@@ -118,12 +122,7 @@ class SAM2AutomaticMaskGenerator:
         `"facebook/sam2.1-hiera-tiny"`), from masklet's weights cache (downloaded on first
         use). `masklet.build_sam2`'s keywords (`device`, `apply_postprocessing`, ...) build
         the model; the others (`points_per_side`, ...) go to this class."""
-        # Resolving and downloading checkpoints is `masklet.build`'s job, a layer above the
-        # predictors (DESIGN §13): imported here, when called, not by this module.
-        from masklet.build import pretrained_model
-
-        model, options = pretrained_model(model_id, kwargs, cls)
-        return cls(model, **options)
+        return load_pretrained(cls, model_id, kwargs)
 
     @torch.no_grad()
     def generate(self, image: Any) -> list[dict[str, Any]]:
@@ -195,15 +194,14 @@ class SAM2AutomaticMaskGenerator:
         """Decode `points (B, 2)` (crop xy pixels) and keep the masks that pass the filters;
         boxes and points stay in crop coordinates, RLEs at the crop's size."""
         crop_points = torch.as_tensor(points, dtype=torch.float32, device=self.predictor.device)
-        model_points = self._to_model_input(crop_points, crop_hw)
-        low_res, iou = self._decode(model_points[:, None], None, self.multimask_output)
+        clicks = self.predictor.model_input_prompts(points[:, None], np.ones((len(points), 1)))
+        low_res, iou = self._decode(clicks, self.multimask_output)
         per_point = low_res.shape[1]
         low_res, iou = low_res.flatten(0, 1), iou.flatten(0, 1)
         crop_points = crop_points.repeat_interleave(per_point, dim=0)
         if self.use_m2m:
             clamped = low_res.clamp(-LOW_RES_LOGIT_LIMIT, LOW_RES_LOGIT_LIMIT)
-            model_points = model_points.repeat_interleave(per_point, dim=0)
-            low_res, iou = self._refine(model_points, clamped)
+            low_res, iou = self._refine(clicks, per_point, clamped)
         if self.pred_iou_thresh > 0.0:
             keep = iou > self.pred_iou_thresh
             low_res, iou, crop_points = low_res[keep], iou[keep], crop_points[keep]
@@ -223,7 +221,7 @@ class SAM2AutomaticMaskGenerator:
             boxes, crop_box, (0, 0, image_hw[1], image_hw[0]), CROP_EDGE_TOLERANCE
         )
         return MaskRecords(
-            rles=masks_to_rles(masks[keep]),
+            rles=masks_to_uncompressed_rles(masks[keep]),
             boxes=boxes[keep].cpu(),
             iou_predictions=iou[keep].cpu(),
             points=crop_points[keep].cpu(),
@@ -231,49 +229,42 @@ class SAM2AutomaticMaskGenerator:
             crop_boxes=torch.tensor([crop_box], dtype=torch.int64).repeat(int(keep.sum()), 1),
         )
 
-    def _to_model_input(self, points: Tensor, crop_hw: tuple[int, int]) -> Tensor:
-        """Crop xy pixels `(M, 2)` -> model-input pixels (the crop is resized to a square)."""
-        scaled = points.clone()
-        scaled[:, 0] = scaled[:, 0] / crop_hw[1]
-        scaled[:, 1] = scaled[:, 1] / crop_hw[0]
-        return scaled * self.predictor.model.image_size
+    def _decode(self, prompts: PromptTensors, multimask_output: bool) -> tuple[Tensor, Tensor]:
+        """Prompts in model-input pixels (`B` one-click prompts, optionally with mask logits
+        `(B, 1, h, w)`) -> unclamped low-res logits `(B, C, h, w)` float32 and IoU predictions
+        `(B, C)` float32."""
+        low_res, iou = self.predictor.decode_low_res(prompts, multimask_output)
+        return low_res.float(), iou.float()
 
-    def _decode(
-        self, model_points: Tensor, mask_input: Tensor | None, multimask_output: bool
+    def _refine(
+        self, clicks: PromptTensors, per_point: int, low_res: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """One-click prompts `(B, 1, 2)` (+ optional `mask_input (B, 1, h, w)`) ->
-        unclamped low-res logits `(B, C, h, w)` float32 and IoU predictions `(B, C)`."""
-        embedding = self.predictor.get_image_embedding()
-        high_res = self.predictor.get_high_res_features()
-        labels = torch.ones(model_points.shape[:2], dtype=torch.int32, device=model_points.device)
-        decoded = self.predictor.model.decode_prompts(
-            embedding,
-            high_res,
-            model_points,
-            labels,
-            mask_input,
-            multimask_output,
-        )
-        return decoded.masks.float(), decoded.iou_scores.float()
-
-    def _refine(self, model_points: Tensor, low_res: Tensor) -> tuple[Tensor, Tensor]:
-        """Mask-to-mask refinement: each `(M, 2)` point again, with its own clamped low-res
-        logits `(M, h, w)` as mask prompt, single-mask output."""
+        """Mask-to-mask refinement: each of the `B` clicks again, once per its `per_point`
+        masks, with that mask's clamped low-res logits (`low_res (B * per_point, h, w)`) as
+        mask prompt, single-mask output."""
+        assert clicks.coords is not None and clicks.labels is not None
+        coords = clicks.coords.repeat_interleave(per_point, dim=0)
+        labels = clicks.labels.repeat_interleave(per_point, dim=0)
         refined: list[tuple[Tensor, Tensor]] = []
-        for start in range(0, len(model_points), self.points_per_batch):
+        for start in range(0, len(coords), self.points_per_batch):
             stop = start + self.points_per_batch
-            masks, iou = self._decode(
-                model_points[start:stop, None], low_res[start:stop, None], multimask_output=False
+            prompts = PromptTensors(
+                coords[start:stop], labels[start:stop], low_res[start:stop, None]
             )
+            masks, iou = self._decode(prompts, multimask_output=False)
             refined.append((masks[:, 0], iou[:, 0]))
         if not refined:
             return low_res, low_res.new_zeros(0)
         return torch.cat([m for m, _ in refined]), torch.cat([i for _, i in refined])
 
     def _upsample(self, low_res: Tensor, crop_hw: tuple[int, int]) -> Tensor:
-        """Low-res logits `(M, h, w)` -> small-region clean-up -> bilinear `(M, H, W)`."""
-        cleaned = fill_holes_and_remove_sprinkles(
-            low_res[:, None], self.min_mask_region_area, self.predictor.mask_threshold
+        """Low-res logits `(M, h, w)` -> small-region clean-up -> bilinear `(M, H, W)`.
+
+        As in the reference, holes and specks up to `min_mask_region_area` are found at the
+        image predictor's threshold (0), whatever `mask_threshold` is."""
+        area = self.min_mask_region_area
+        cleaned = fill_holes_and_remove_specks(
+            low_res[:, None], area, area, self.predictor.mask_threshold
         )
         if cleaned.shape[0] == 0:
             return cleaned.new_zeros(0, *crop_hw)

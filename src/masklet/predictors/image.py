@@ -16,8 +16,9 @@ from torch import Tensor
 
 from masklet.errors import InputError, PredictorStateError
 from masklet.model.sam2 import ImageFeatures, SAM2Model
-from masklet.postprocess import fill_holes, small_components
+from masklet.postprocess import fill_holes_and_remove_specks
 from masklet.predictors.preprocess import image_to_array, preprocess_image
+from masklet.predictors.pretrained import load_pretrained
 from masklet.predictors.prompts import PromptTensors, prepare_prompts
 from masklet.runtime import keep_freed_memory_for
 
@@ -58,12 +59,7 @@ class SAM2ImagePredictor:
         `"facebook/sam2.1-hiera-tiny"`), from masklet's weights cache (downloaded on first
         use). `masklet.build_sam2`'s keywords (`device`, `image_size`, ...) build the model;
         the others (`mask_threshold`, ...) go to this class."""
-        # Resolving and downloading checkpoints is `masklet.build`'s job, a layer above the
-        # predictors (DESIGN §13): imported here, when called, not by this module.
-        from masklet.build import pretrained_model
-
-        model, options = pretrained_model(model_id, kwargs, cls)
-        return cls(model, **options)
+        return load_pretrained(cls, model_id, kwargs)
 
     @property
     def device(self) -> torch.device:
@@ -197,15 +193,8 @@ class SAM2ImagePredictor:
         return_logits: bool,
         normalize_coords: bool,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        prompts = prepare_prompts(
-            point_coords,
-            point_labels,
-            box,
-            mask_input,
-            self._orig_hw[index],
-            self.model.image_size,
-            normalize_coords,
-            self.device,
+        prompts = self.model_input_prompts(
+            point_coords, point_labels, box, mask_input, normalize_coords, index
         )
         masks, iou, low_res = self.predict_torch(prompts, multimask_output, return_logits, index)
 
@@ -215,18 +204,41 @@ class SAM2ImagePredictor:
 
         return to_numpy(masks), to_numpy(iou), to_numpy(low_res)
 
-    @torch.no_grad()
-    def predict_torch(
+    def model_input_prompts(
         self,
-        prompts: PromptTensors,
-        multimask_output: bool = True,
-        return_logits: bool = False,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        normalize_coords: bool = True,
         image_index: int = 0,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Tensor-level prediction on prompts already in model-input coordinates.
+    ) -> PromptTensors:
+        """Check prompts given as to `predict` (xy pixels of set image `image_index`, or
+        fractions with `normalize_coords=False`) and map them to model-input pixels, for
+        `predict_torch` and `decode_low_res`: coords `(B, N, 2)` float32 (box corners, labels
+        2 and 3, first), labels `(B, N)` int32, mask logits `(B, 1, S/4, S/4)` float32."""
+        self._require_image(batched=None)
+        return prepare_prompts(
+            point_coords,
+            point_labels,
+            box,
+            mask_input,
+            self._orig_hw[image_index],
+            self.model.image_size,
+            normalize_coords,
+            self.device,
+        )
 
-        Returns masks `(B, C, H, W)` at the original size (bool unless `return_logits`),
-        IoU `(B, C)` and clamped low-res logits `(B, C, S/4, S/4)`.
+    @torch.no_grad()
+    def decode_low_res(
+        self, prompts: PromptTensors, multimask_output: bool = True, image_index: int = 0
+    ) -> tuple[Tensor, Tensor]:
+        """Decode prompts in model-input coordinates (`model_input_prompts`) on set image
+        `image_index`, a batch of `B` prompts at once.
+
+        Returns the decoder's low-resolution logits `(B, C, S/4, S/4)` as they come (not
+        clamped, no hole or speck clean-up, not resized; the decoder's dtype) and its IoU
+        predictions `(B, C)`; `C` is 3 with `multimask_output`, else 1.
         """
         features = self._require_image(batched=None)
         embedding = self.get_image_embedding()[image_index : image_index + 1]
@@ -241,19 +253,35 @@ class SAM2ImagePredictor:
             prompts.mask_input,
             multimask_output,
         )
-        masks = self._postprocess(decoded.masks, self._orig_hw[image_index])
-        low_res = decoded.masks.float().clamp(-LOW_RES_LOGIT_LIMIT, LOW_RES_LOGIT_LIMIT)
+        return decoded.masks, decoded.iou_scores
+
+    @torch.no_grad()
+    def predict_torch(
+        self,
+        prompts: PromptTensors,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        image_index: int = 0,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Tensor-level prediction on prompts already in model-input coordinates
+        (`model_input_prompts`).
+
+        Returns masks `(B, C, H, W)` at the original size (bool unless `return_logits`),
+        IoU `(B, C)` and clamped low-res logits `(B, C, S/4, S/4)`.
+        """
+        low_res, iou = self.decode_low_res(prompts, multimask_output, image_index)
+        masks = self._postprocess(low_res, self._orig_hw[image_index])
+        clamped = low_res.float().clamp(-LOW_RES_LOGIT_LIMIT, LOW_RES_LOGIT_LIMIT)
         if not return_logits:
             masks = masks > self.mask_threshold
-        return masks, decoded.iou_scores, low_res
+        return masks, iou, clamped
 
     def _postprocess(self, low_res: Tensor, orig_hw: tuple[int, int]) -> Tensor:
-        masks = low_res.float()
-        # Holes and specks are both found on the decoder's logits (as the reference does),
-        # then holes are filled and specks removed.
-        specks = small_components(masks > self.mask_threshold, self.max_sprinkle_area)
-        masks = fill_holes(masks, self.max_hole_area, self.mask_threshold)
-        masks = torch.where(specks, torch.as_tensor(self.mask_threshold - 10.0), masks)
+        """Low-res logits `(B, C, h, w)` -> hole/speck clean-up (the predictor's areas, in
+        low-res pixels) -> bilinear float32 logits `(B, C, H, W)` at `orig_hw`."""
+        masks = fill_holes_and_remove_specks(
+            low_res.float(), self.max_hole_area, self.max_sprinkle_area, self.mask_threshold
+        )
         return F.interpolate(masks, orig_hw, mode="bilinear", align_corners=False)
 
     def _require_image(self, batched: bool | None) -> ImageFeatures:

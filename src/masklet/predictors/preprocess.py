@@ -1,19 +1,15 @@
-"""Image preprocessing shared by predictors: RGB uint8 -> normalised square model input."""
+"""Image input checks shared by the predictors."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from masklet.io.frames import as_rgb_frame
+from masklet.session.preprocess import preprocess_image
 
-#: ImageNet statistics used by the released models.
-PIXEL_MEAN = (0.485, 0.456, 0.406)
-PIXEL_STD = (0.229, 0.224, 0.225)
+__all__ = ["image_to_array", "preprocess_image"]
 
 
 def image_to_array(image: Any) -> np.ndarray:
@@ -21,18 +17,3 @@ def image_to_array(image: Any) -> np.ndarray:
     is converted as a viewer shows it (EXIF orientation applied, any mode to 8-bit RGB); the
     checks and their `InputError`s are `masklet.io.frames.as_rgb_frame`'s."""
     return as_rgb_frame(image, what="image")
-
-
-def preprocess_image(image: np.ndarray, size: int, device: torch.device | str = "cpu") -> Tensor:
-    """`H x W x 3` uint8 RGB -> `(3, size, size)` float32: scaled to [0, 1], resized with
-    antialiased bilinear interpolation (aspect ratio not kept), normalised."""
-    if not image.flags.writeable:  # e.g. PIL-backed arrays; torch wants writable memory
-        image = image.copy()
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device)
-    tensor = tensor.permute(2, 0, 1).float().div(255.0)
-    resized = F.interpolate(
-        tensor[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
-    )[0]
-    mean = torch.tensor(PIXEL_MEAN, device=device).view(3, 1, 1)
-    std = torch.tensor(PIXEL_STD, device=device).view(3, 1, 1)
-    return (resized - mean) / std

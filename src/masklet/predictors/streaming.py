@@ -1,10 +1,11 @@
 """`StreamingTracker`: track objects in a live stream, one `step(frame)` call per frame.
 
-Frames are pushed by the caller (camera, generator, network); only the last few are kept.
-Prompts may be added for the current frame at any time; results come back immediately.
-Memory stays bounded however long the stream runs: each object keeps its prompted frames and
-the outputs of the last `max(num_maskmem, 16)` frames. The offline `SAM2VideoPredictor` runs the
-same per-frame step (`track_frame`).
+Frames are pushed by the caller (camera, generator, network) and encoded as they come; no
+frame is kept, only the image encodings of the last two. Prompts may be added for the current
+frame at any time; results come back immediately. Memory stays bounded however long the stream
+runs: each object keeps its prompted frames and the outputs of the last `max(num_maskmem, 16)`
+frames. This is `masklet.session.VideoSession.step` with frame checks, under inference mode;
+the offline `SAM2VideoPredictor` runs the same step.
 
 Example::
 
@@ -17,76 +18,19 @@ Example::
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor
 
 from masklet.errors import InputError
-from masklet.io.frames import FrameSource, as_rgb_frame
+from masklet.io.frames import as_rgb_frame
 from masklet.model.sam2 import SAM2Model
-from masklet.predictors.video import SAM2VideoPredictor
-from masklet.session.state import VideoState
+from masklet.predictors.prompts import mask_prompt, point_prompt
+from masklet.runtime import keep_freed_memory_for
+from masklet.session.objects import MaskPrompt
+from masklet.session.video_session import SessionOptions, StepResult, VideoSession
 
-
-class PushedFrames(FrameSource):
-    """A live source fed by `push`; keeps the last `history` frames for random access."""
-
-    def __init__(self, history: int = 2) -> None:
-        self._frames: deque[tuple[int, np.ndarray]] = deque(maxlen=history)
-        self._count = 0
-
-    @property
-    def num_frames(self) -> None:
-        return None
-
-    @property
-    def height(self) -> int:
-        return int(self._latest()[1].shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self._latest()[1].shape[1])
-
-    def _latest(self) -> tuple[int, np.ndarray]:
-        if not self._frames:
-            raise InputError("no frame has been pushed yet")
-        return self._frames[-1]
-
-    def push(self, frame: Any) -> int:
-        """Append a frame (H x W x 3 uint8 RGB); returns its index."""
-        array = as_rgb_frame(frame, what="frame")
-        if self._frames and array.shape != self._frames[-1][1].shape:
-            raise InputError(
-                f"frame {self._count} has shape {array.shape}, the stream started with "
-                f"{self._frames[-1][1].shape}"
-            )
-        self._frames.append((self._count, array))
-        self._count += 1
-        return self._count - 1
-
-    def get(self, index: int) -> np.ndarray:
-        for stored_index, frame in self._frames:
-            if stored_index == index:
-                return frame
-        raise InputError(f"frame {index} is no longer kept by the stream (only recent frames)")
-
-
-@dataclass
-class StepResult:
-    """Masks of all objects on one frame."""
-
-    frame_idx: int
-    obj_ids: list[int]
-    logits: Tensor  # (num_objects, 1, H, W) float32 at the frame's resolution
-
-    @property
-    def masks(self) -> Tensor:
-        """Boolean masks `(num_objects, 1, H, W)`."""
-        return self.logits > 0
+__all__ = ["StepResult", "StreamingTracker"]
 
 
 class StreamingTracker:
@@ -100,37 +44,25 @@ class StreamingTracker:
     def __init__(
         self, model: SAM2Model, fill_hole_area: int = 8, non_overlap_masks: bool = False
     ) -> None:
-        self.predictor = SAM2VideoPredictor(model, fill_hole_area, non_overlap_masks)
-        self.frames = PushedFrames()
-        self._state: VideoState | None = None
-        self._current = -1
+        keep_freed_memory_for(model)
+        self.session = VideoSession(model, None, SessionOptions(fill_hole_area, non_overlap_masks))
 
     @property
     def frame_idx(self) -> int:
         """Index of the current (last stepped) frame; -1 before the first step."""
-        return self._current
+        return self.session.latest_frame_idx
 
-    def _require_state(self) -> VideoState:
-        if self._state is None:
-            raise InputError("call step(frame) with the first frame before adding prompts")
-        return self._state
+    @property
+    def obj_ids(self) -> list[int]:
+        return self.session.obj_ids
 
     @torch.inference_mode()
     def step(self, frame: Any) -> StepResult:
-        """Track all prompted objects on the next frame and return their masks."""
-        index = self.frames.push(frame)
-        if self._state is None:
-            self._state = self.predictor.init_state(self.frames)
-        state = self._state
-        self._current = index
-        if len(state.objects) == 0:
-            empty = self.predictor.empty_masks(state)
-            return StepResult(index, [], empty)
-        self.predictor.commit_prompts(state)
-        logits = self.predictor.track_frame(state, index, reverse=False)
-        self.predictor.forget_before(state, index)
-        return StepResult(index, state.obj_ids, logits)
+        """Track all prompted objects on the next frame (H x W x 3 uint8 RGB array or PIL
+        image) and return their masks."""
+        return self.session.step(as_rgb_frame(frame, what=f"frame {self.frame_idx + 1}"))
 
+    @torch.inference_mode()
     def add_points(
         self,
         obj_id: int,
@@ -140,26 +72,26 @@ class StreamingTracker:
         clear_old_points: bool = True,
     ) -> StepResult:
         """Clicks (xy pixels, labels 1/0) and/or a box for `obj_id` on the current frame."""
-        state = self._require_state()
-        frame_idx, obj_ids, logits = self.predictor.add_new_points_or_box(
-            state, self._current, obj_id, points, labels, clear_old_points, True, box
-        )
-        return StepResult(frame_idx, obj_ids, logits)
+        frame_idx = self._current_frame()
+        session = self.session
+        image_size, device = session.model.image_size, session.device
+        prompt = point_prompt(points, labels, box, session.video_hw, image_size, True, device)
+        return session.add_points(frame_idx, obj_id, prompt, clear_old_points)
 
+    @torch.inference_mode()
     def add_mask(self, obj_id: int, mask: Any) -> StepResult:
         """A binary (H, W) mask for `obj_id` on the current frame."""
-        state = self._require_state()
-        frame_idx, obj_ids, logits = self.predictor.add_new_mask(state, self._current, obj_id, mask)
-        return StepResult(frame_idx, obj_ids, logits)
+        frame_idx = self._current_frame()
+        session = self.session
+        prompt = MaskPrompt(mask_prompt(mask, session.model.image_size, session.device))
+        return session.add_mask(frame_idx, obj_id, prompt)
 
     def remove_object(self, obj_id: int) -> list[int]:
         """Stop tracking `obj_id`; returns the remaining ids."""
-        state = self._require_state()
-        if state.objects.get(obj_id) is None:
-            raise InputError(f"unknown object id {obj_id}; known ids: {state.objects.ids}")
-        state.objects.remove(obj_id)
-        return state.obj_ids
+        self.session.remove_object(obj_id)
+        return self.obj_ids
 
-    @property
-    def obj_ids(self) -> list[int]:
-        return [] if self._state is None else self._state.obj_ids
+    def _current_frame(self) -> int:
+        if self.frame_idx < 0:
+            raise InputError("call step(frame) with the first frame before adding prompts")
+        return self.frame_idx

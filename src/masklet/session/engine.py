@@ -1,8 +1,10 @@
-"""One tracking step for a batch of objects on one frame, and the prompted-frame step.
+"""`FrameEngine`: the model calls of one frame, for the video session.
 
-All objects on a frame share one image encoding. Objects whose memories have the same layout
-(number of memory frames and pointers) go through memory attention, the decoder and the
-memory encoder as one batch.
+Two steps: decode one object on a prompted frame (`decode_prompted`), and track a batch of
+objects on a frame from their memories (`track`). All objects on a frame share one image
+encoding; objects whose memories have the same layout (number of memory frames and pointers)
+go through memory attention, the decoder and the memory encoder as one batch. The engine holds
+no per-video state: memories come in as `OutputStore`s, results go out as `FrameOutput`s.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from torch import Tensor
 
 from masklet.model.sam2 import FrameDecoding, ImageFeatures, SAM2Model
 from masklet.postprocess import fill_holes
-from masklet.session.memory import MemoryPlan, plan_memory
-from masklet.session.objects import FrameOutput, OutputStore, PointPrompt
+from masklet.session.memory import MemoryPlan, MemoryRule, plan_memory
+from masklet.session.objects import Direction, FrameOutput, MaskPrompt, OutputStore, Prompt
 
 #: Filled holes get this small positive logit (the reference's choice).
 HOLE_FILL_LOGIT = 0.1
@@ -23,26 +25,31 @@ HOLE_FILL_LOGIT = 0.1
 MASK_PROMPT_LOGIT_LIMIT = 32.0
 
 
-class FrameTracker:
-    """Runs the model for tracking steps; holds no per-video state."""
+class FrameEngine:
+    """Runs the model for the steps of one frame.
+
+    Args:
+        model: the SAM 2 model.
+        fill_hole_area: shown masks get background holes up to this many low-res pixels
+            filled. As in the reference, a tracked frame's memory is encoded from the mask
+            before filling, a prompted frame's from the filled one.
+    """
 
     def __init__(self, model: SAM2Model, fill_hole_area: int = 0) -> None:
         self.model = model
         self.fill_hole_area = fill_hole_area
-
-    def plan(
-        self, store: OutputStore, frame_idx: int, reverse: bool, num_frames: int | None
-    ) -> MemoryPlan:
-        config = self.model.config
-        return plan_memory(
-            store,
-            frame_idx,
-            reverse,
-            num_frames,
+        config = model.config
+        self.memory_rule = MemoryRule(
             config.num_maskmem,
             config.max_object_pointers,
             config.object_pointer_temporal_encoding,
+            config.max_cond_frames_in_attn,
         )
+
+    def plan(
+        self, store: OutputStore, frame_idx: int, direction: Direction, num_frames: int | None
+    ) -> MemoryPlan:
+        return plan_memory(store, frame_idx, direction, num_frames, self.memory_rule)
 
     def memory_tensors(self, plans: Sequence[MemoryPlan]) -> tuple[Tensor, Tensor, int]:
         """Stack equal-layout plans into memory `(B, M, 64)`, encodings and pointer-token count."""
@@ -110,44 +117,33 @@ class FrameTracker:
     def decode_prompted(
         self,
         features: ImageFeatures,
-        store: OutputStore,
-        frame_idx: int,
-        is_new_prompt_frame: bool,
-        points: PointPrompt | None,
-        mask: Tensor | None,
-        reverse: bool,
+        prompt: Prompt,
+        memory: MemoryPlan | None,
         previous_logits: Tensor | None,
-        num_frames: int | None,
     ) -> FrameOutput:
-        """Decode one object on a frame with a click/box or mask prompt (memory not encoded)."""
-        high_res = features.high_res_features
-        if mask is not None:
-            decoded = self.model.decode_from_mask(features.image_embedding, high_res, mask)
-        else:
-            embedding = self._prompt_frame_embedding(
-                features, store, frame_idx, is_new_prompt_frame, reverse, num_frames
-            )
-            assert points is not None
-            # One click (or none) on a new prompt frame is ambiguous: ask for 3 masks.
-            multimask = points.labels.shape[1] <= 1
-            decoded = self.model.decode_frame(
-                embedding, high_res, points.coords, points.labels, previous_logits, multimask
-            )
-        return self._frame_output(decoded)
+        """Decode one object on a frame with a click/box or mask prompt (memory not encoded).
 
-    def _prompt_frame_embedding(
-        self,
-        features: ImageFeatures,
-        store: OutputStore,
-        frame_idx: int,
-        is_new_prompt_frame: bool,
-        reverse: bool,
-        num_frames: int | None,
-    ) -> Tensor:
-        if is_new_prompt_frame:
-            return self.model.embedding_without_memory(features.image_embedding)
-        plan = self.plan(store, frame_idx, reverse, num_frames)
-        return self.conditioned_embedding(features, [plan])
+        `memory`: None on a new prompt frame (no memory attention), else the plan of the
+        tracked frame being corrected. `previous_logits (1, 1, S/4, S/4)`: the frame's last
+        result, fed back with clicks (clamped to +-32)."""
+        high_res = features.high_res_features
+        if isinstance(prompt, MaskPrompt):
+            decoded = self.model.decode_from_mask(features.image_embedding, high_res, prompt.mask)
+            return self._frame_output(decoded)
+        if memory is None:
+            embedding = self.model.embedding_without_memory(features.image_embedding)
+        else:
+            embedding = self.conditioned_embedding(features, [memory])
+        if previous_logits is not None:
+            previous_logits = previous_logits.clamp(
+                -MASK_PROMPT_LOGIT_LIMIT, MASK_PROMPT_LOGIT_LIMIT
+            )
+        # One click (or none) on a new prompt frame is ambiguous: ask for 3 masks.
+        multimask = prompt.labels.shape[1] <= 1
+        decoded = self.model.decode_frame(
+            embedding, high_res, prompt.coords, prompt.labels, previous_logits, multimask
+        )
+        return self._frame_output(decoded)
 
     def _frame_output(self, decoded: FrameDecoding) -> FrameOutput:
         return FrameOutput(
@@ -159,12 +155,12 @@ class FrameTracker:
         features: ImageFeatures,
         stores: Sequence[OutputStore],
         frame_idx: int,
-        reverse: bool,
+        direction: Direction,
         num_frames: int | None,
     ) -> list[FrameOutput]:
         """Track objects (no prompt on this frame) and encode their memories; batched by
         memory layout. Returns one output per store, in order."""
-        plans = [self.plan(store, frame_idx, reverse, num_frames) for store in stores]
+        plans = [self.plan(store, frame_idx, direction, num_frames) for store in stores]
         groups: dict[tuple[int, int], list[int]] = {}
         for index, plan in enumerate(plans):
             groups.setdefault(plan.layout, []).append(index)
