@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from masklet.errors import InputError
 from masklet.io.files import describe_os_error
+from masklet.io.masks import read_png_palette
 from masklet.io.pil_images import read_mask_values
 from masklet.predictors.prompts import CLICK_LABELS, check_inside, check_labels
 
@@ -303,8 +303,7 @@ def prompt_palette(prompts: Iterable[ObjectPrompt]) -> np.ndarray | None:
     for prompt in prompts:
         if prompt.mask_path is None:
             continue
-        with Image.open(prompt.mask_path) as image:
-            palette = image.getpalette() if image.mode == "P" else None
-        if palette:
-            return np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+        palette = read_png_palette(prompt.mask_path)
+        if palette is not None:
+            return palette
     return None
