@@ -158,7 +158,7 @@ def test_builders_choose_the_compute_options_for_the_device() -> None:
     # A non-CPU device (meta needs no hardware) gets the fused attention path.
     elsewhere = masklet.build_sam2(MODEL_CFG, device="meta", image_size=IMAGE_SIZE)
     assert elsewhere.compute_options == compute_options("meta")
-    assert not elsewhere.compute_options.blocked_memory_attention
+    assert not elsewhere.compute_options.uses_blocked_attention(torch.device("meta"))
 
 
 # ---------------------------------------------------------------- from_pretrained

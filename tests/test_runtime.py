@@ -67,9 +67,13 @@ def test_resolve_dtype_names() -> None:
 
 def test_compute_options_follow_the_device() -> None:
     cpu = compute_options("cpu")
-    assert cpu.blocked_memory_attention
     assert cpu.native_matmul_dtypes == ((torch.bfloat16,) if cpu_has_native_bf16() else ())
-    # Building a device object needs no GPU: the choice is made from its type alone.
-    assert not compute_options(torch.device("cuda", 0)).blocked_memory_attention
+    # The attention path follows the tensors' device (no GPU needed to check the rule), so a
+    # model built for one device and moved to another keeps the right path.
+    assert cpu.uses_blocked_attention(torch.device("cpu"))
+    assert not compute_options(torch.device("cuda", 0)).uses_blocked_attention(
+        torch.device("cuda", 0)
+    )
+    assert not cpu.uses_blocked_attention(torch.device("meta"))
     assert compute_options_for(torch.nn.Linear(2, 2)) == cpu
     assert compute_options_for(torch.nn.Identity()) == cpu  # no parameters: CPU

@@ -97,11 +97,6 @@ def test_session_steps_by_index_and_by_frame(model: masklet.model.sam2.SAM2Model
         offline.step(frames[0])
     with pytest.raises(InputError, match="out of range"):
         offline.step(5)
-    box_then_click = PointPrompt(
-        torch.tensor([[[1.0, 1.0], [9.0, 9.0]]]), torch.tensor([[2, 3]], dtype=torch.int32)
-    )
-    with pytest.raises(InputError, match="box must come before"):
-        offline.add_points(2, 4, box_then_click, clear_old_points=False)
 
 
 def test_streaming_from_a_generator_and_late_objects(model: masklet.model.sam2.SAM2Model) -> None:
@@ -128,4 +123,54 @@ def test_streaming_bad_input(model: masklet.model.sam2.SAM2Model) -> None:
         tracker.step(np.zeros((10, 10, 3), np.uint8))
     with pytest.raises(InputError, match="unknown object id"):
         tracker.remove_object(3)
+    with pytest.raises(InputError, match="box must come before"):
+        tracker.add_points(1, box=[1, 1, 9, 9], clear_old_points=False)
     assert tracker.add_points(1, [[20, 30]], [1]).logits.shape == (1, 1, 96, 112)
+
+
+def test_idle_stream_encodes_nothing_until_a_prompt(
+    model: masklet.model.sam2.SAM2Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[int] = []
+    original = model.encode_image
+
+    def counting(images: torch.Tensor) -> object:
+        encoded.append(1)
+        return original(images)
+
+    monkeypatch.setattr(model, "encode_image", counting)
+    tracker = masklet.StreamingTracker(model)
+    frames = make_video(4)
+    for frame in frames[:3]:
+        tracker.step(frame)
+    assert encoded == []
+    tracker.add_points(1, [[25, 35]], [1])  # frame 2, encoded now
+    tracker.step(frames[3])
+    assert len(encoded) == 2
+
+
+def test_failed_prompt_changes_nothing_and_cleared_object_tracks_on(
+    model: masklet.model.sam2.SAM2Model,
+) -> None:
+    frames = make_video(6)
+    with torch.inference_mode():
+        live = VideoSession(model)
+        live.step(frames[0])
+        live.add_points(0, 1, click_prompt())
+        live.step(frames[1])
+        live.step(frames[2])
+        with pytest.raises(InputError, match="no longer kept"):
+            live.add_points(0, 2, click_prompt())
+        assert live.obj_ids == [1] and live.step(frames[3]).obj_ids == [1]
+    predictor = masklet.SAM2VideoPredictor(model)
+    state = predictor.init_state(frames)
+    predictor.add_new_points_or_box(state, 0, 1, points=[[25, 35]], labels=[1])
+    predictor.add_new_points_or_box(state, 0, 2, box=[70, 60, 100, 90])
+    yielded = []
+    for frame_idx, obj_ids, _ in predictor.propagate_in_video(state):
+        yielded.append((frame_idx, obj_ids))
+        if frame_idx == 2:  # object 2 loses its only prompt: it tracks on from memory
+            predictor.clear_all_prompts_in_frame(state, 0, 2)
+    assert yielded == [(frame, [1, 2]) for frame in range(6)]
+    predictor.non_overlap_masks = True
+    assert predictor.options.non_overlap_masks and predictor.non_overlap_masks

@@ -49,11 +49,12 @@ def cpu_has_native_bf16() -> bool:
 
 def compute_options(device: str | torch.device) -> ComputeOptions:
     """The model's kernel choices for `device` on this host (same for every autocast dtype:
-    the dtype at hand picks among them at run time)."""
-    if torch.device(device).type != "cpu":
-        return ComputeOptions(blocked_memory_attention=False)
+    the dtype at hand picks among them at run time). The attention path follows the device of
+    the tensors (`blocked_memory_attention=None`), so a model moved later stays right; the
+    host decides which low-precision products the CPU path keeps."""
+    del device  # every choice that depends on the device is made from the tensors
     native = (torch.bfloat16,) if cpu_has_native_bf16() else ()
-    return ComputeOptions(blocked_memory_attention=True, native_matmul_dtypes=native)
+    return ComputeOptions(native_matmul_dtypes=native)
 
 
 def compute_options_for(model: torch.nn.Module) -> ComputeOptions:

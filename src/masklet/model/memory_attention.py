@@ -144,10 +144,10 @@ def narrow_value_attention(
     options: ComputeOptions = DEFAULT_COMPUTE_OPTIONS,
 ) -> Tensor:
     """softmax(query key^T) value for pre-scaled `query (1|B, N, C)`, `key (B, M, C)` and
-    narrower `value (B, M, V)` -> `(B, N, V)`. `options.blocked_memory_attention` picks
+    narrower `value (B, M, V)` -> `(B, N, V)`. `options.uses_blocked_attention` picks
     `blocked_attention` (the CPU path); otherwise PyTorch's attention runs (GPU kernels take
     unequal widths)."""
-    if options.blocked_memory_attention:
+    if options.uses_blocked_attention(query.device):
         compute_dtype = options.blocked_attention_dtype(query.dtype)
         if compute_dtype == query.dtype:
             return blocked_attention(query, key, value)

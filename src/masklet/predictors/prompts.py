@@ -206,6 +206,13 @@ def prepare_prompts(
 # ---------------------------------------------------------------- video predictors
 
 
+def check_box_first(box: Any, clear_old_points: bool) -> None:
+    """A box starts a frame's prompt (its corners come first): `InputError` for a box added
+    to clicks kept from before (`clear_old_points=False`)."""
+    if box is not None and not clear_old_points:
+        raise InputError("a box must come before any click: use clear_old_points=True with a box")
+
+
 def point_prompt(
     points: Any,
     labels: Any,

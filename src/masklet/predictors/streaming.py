@@ -25,7 +25,7 @@ import torch
 from masklet.errors import InputError
 from masklet.io.frames import as_rgb_frame
 from masklet.model.sam2 import SAM2Model
-from masklet.predictors.prompts import mask_prompt, point_prompt
+from masklet.predictors.prompts import check_box_first, mask_prompt, point_prompt
 from masklet.runtime import keep_freed_memory_for
 from masklet.session.objects import MaskPrompt
 from masklet.session.video_session import SessionOptions, StepResult, VideoSession
@@ -73,6 +73,7 @@ class StreamingTracker:
     ) -> StepResult:
         """Clicks (xy pixels, labels 1/0) and/or a box for `obj_id` on the current frame."""
         frame_idx = self._current_frame()
+        check_box_first(box, clear_old_points)
         session = self.session
         image_size, device = session.model.image_size, session.device
         prompt = point_prompt(points, labels, box, session.video_hw, image_size, True, device)

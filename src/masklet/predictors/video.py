@@ -10,6 +10,7 @@ first prompted. Methods run under `torch.inference_mode`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ from masklet.errors import InputError
 from masklet.io.sources import open_frame_source
 from masklet.model.sam2 import SAM2Model
 from masklet.predictors.pretrained import load_pretrained
-from masklet.predictors.prompts import mask_prompt, point_prompt
+from masklet.predictors.prompts import check_box_first, mask_prompt, point_prompt
 from masklet.runtime import keep_freed_memory_for
 from masklet.session.objects import MaskPrompt
 from masklet.session.video_session import SessionOptions, StepResult, VideoSession
@@ -73,13 +74,38 @@ class SAM2VideoPredictor:
     def image_size(self) -> int:
         return self.model.image_size
 
+    # The reference's settings, as attributes: changing one applies to sessions opened after.
     @property
     def fill_hole_area(self) -> int:
         return self.options.fill_hole_area
 
+    @fill_hole_area.setter
+    def fill_hole_area(self, value: int) -> None:
+        self.options = replace(self.options, fill_hole_area=value)
+
     @property
     def non_overlap_masks(self) -> bool:
         return self.options.non_overlap_masks
+
+    @non_overlap_masks.setter
+    def non_overlap_masks(self, value: bool) -> None:
+        self.options = replace(self.options, non_overlap_masks=value)
+
+    @property
+    def feature_cache_size(self) -> int:
+        return self.options.feature_cache_size
+
+    @feature_cache_size.setter
+    def feature_cache_size(self, value: int) -> None:
+        self.options = replace(self.options, feature_cache_size=value)
+
+    @property
+    def binarize_mask_from_pts_for_mem_enc(self) -> bool:
+        return self.options.binarize_prompted_masks
+
+    @binarize_mask_from_pts_for_mem_enc.setter
+    def binarize_mask_from_pts_for_mem_enc(self, value: bool) -> None:
+        self.options = replace(self.options, binarize_prompted_masks=value)
 
     # ------------------------------------------------------------------ session
     @torch.inference_mode()
@@ -125,6 +151,7 @@ class SAM2VideoPredictor:
         Coordinates are xy pixels of the video frame (fractions with `normalize_coords=False`)."""
         session = inference_state
         session.check_frame(frame_idx)
+        check_box_first(box, clear_old_points)
         prompt = point_prompt(
             points, labels, box, session.video_hw, self.image_size, normalize_coords, self.device
         )

@@ -124,6 +124,8 @@ class VideoSession:
             first = frames.get(0)
             self._video_hw = (int(first.shape[0]), int(first.shape[1]))
         self.latest_frame_idx = -1  # the last frame passed to `step`
+        # A stream's current frame, kept until it is encoded (only when an object needs it).
+        self._latest_frame: np.ndarray | None = None
 
     # ------------------------------------------------------------------ facts
     @property
@@ -163,6 +165,9 @@ class VideoSession:
         """The image encoding of a frame (cached; a stream keeps only its recent frames)."""
         features = self.features.get(frame_idx)
         if features is None:
+            if self.frames is None and frame_idx == self.latest_frame_idx:
+                assert self._latest_frame is not None
+                return self._encode(frame_idx, self._latest_frame)
             if self.frames is None:
                 raise InputError(
                     f"frame {frame_idx} is no longer kept by the stream (only recent frames; "
@@ -184,22 +189,22 @@ class VideoSession:
         """Clicks/box corners in model-input pixels for `obj_id` on `frame_idx` (added to the
         frame's clicks unless `clear_old_points`); returns the frame's masks."""
         self.check_frame(frame_idx)
-        if not clear_old_points and bool((prompt.labels >= 2).any()):
-            raise InputError(
-                "a box must come before any click: use clear_old_points=True with a box"
-            )
+        features = self.image_features(frame_idx)  # may raise: nothing is changed before
         track = self.objects.get_or_create(obj_id)
         merged = track.set_points(frame_idx, prompt, append=not clear_old_points)
-        return self._decode_prompt(track, frame_idx, merged)
+        return self._decode_prompt(track, frame_idx, merged, features)
 
     def add_mask(self, frame_idx: int, obj_id: int, prompt: MaskPrompt) -> StepResult:
         """A mask prompt for `obj_id` on `frame_idx` (it replaces the frame's clicks)."""
         self.check_frame(frame_idx)
+        features = self.image_features(frame_idx)
         track = self.objects.get_or_create(obj_id)
         track.set_mask(frame_idx, prompt)
-        return self._decode_prompt(track, frame_idx, prompt)
+        return self._decode_prompt(track, frame_idx, prompt, features)
 
-    def _decode_prompt(self, track: ObjectTrack, frame_idx: int, prompt: Prompt) -> StepResult:
+    def _decode_prompt(
+        self, track: ObjectTrack, frame_idx: int, prompt: Prompt, features: ImageFeatures
+    ) -> StepResult:
         new_prompt_frame = track.is_new_prompt_frame(frame_idx)
         memory, previous = None, None
         if isinstance(prompt, PointPrompt):
@@ -208,7 +213,6 @@ class VideoSession:
             if not new_prompt_frame:
                 direction = track.directions[frame_idx]
                 memory = self.engine.plan(track.store, frame_idx, direction, self.num_frames)
-        features = self.image_features(frame_idx)
         output = self.engine.decode_prompted(features, prompt, memory, previous)
         track.set_pending(frame_idx, output)
         return self._frame_result(frame_idx, new_prompt_frame)
@@ -242,13 +246,18 @@ class VideoSession:
 
     # ------------------------------------------------------------------ tracking
     def commit_prompts(self) -> None:
-        """Encode the memories of new prompt results and store them (`step` does this first)."""
+        """Encode the memories of new prompt results and store them; `InputError` when there
+        is no object or an object has no prompted frame (checked before a propagation)."""
+        self._commit_pending()
+        for track in self.objects:
+            if not track.store.conditioning:
+                raise InputError(f"object {track.obj_id} has no prompt on any frame; add one first")
+
+    def _commit_pending(self) -> None:
         if len(self.objects) == 0:
             raise InputError("no object has a prompt yet: add points, a box or a mask first")
         for track in self.objects:
             track.commit_pending(self._encode_prompt_memory)
-            if not track.store.conditioning:
-                raise InputError(f"object {track.obj_id} has no prompt on any frame; add one first")
 
     def _encode_prompt_memory(self, frame_idx: int, output: FrameOutput) -> Tensor:
         return self.engine.encode_memory(
@@ -279,7 +288,9 @@ class VideoSession:
         else:
             frame_idx = frame
             self.check_frame(frame_idx)
-        self.commit_prompts()
+        # Only what is pending: an object whose prompts were cleared meanwhile tracks on from
+        # its recent frames (the propagation that started checked that all had prompts).
+        self._commit_pending()
         logits = self._track(frame_idx, Direction.of(reverse))
         self.latest_frame_idx = frame_idx
         if self.num_frames is None:
@@ -298,7 +309,7 @@ class VideoSession:
                 f"frame {frame_idx} has shape {frame.shape}, the stream started with "
                 f"{(*self._video_hw, 3)}"
             )
-        self._encode(frame_idx, frame)
+        self._latest_frame = frame
         self.latest_frame_idx = frame_idx
         return frame_idx
 
