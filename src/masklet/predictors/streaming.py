@@ -1,7 +1,8 @@
 """`StreamingTracker`: track objects in a live stream, one `step(frame)` call per frame.
 
-Frames are pushed by the caller (camera, generator, network) and encoded as they come; no
-frame is kept, only the image encodings of the last two. Prompts may be added for the current
+Frames are pushed by the caller (camera, generator, network). Only the current frame is kept,
+encoded when an object needs it (an idle stream runs no encoder), and the image encodings of
+the last two frames. Prompts may be added for the current
 frame at any time; results come back immediately. Memory stays bounded however long the stream
 runs: each object keeps its prompted frames and the outputs of the last `max(num_maskmem, 16)`
 frames. This is `masklet.session.VideoSession.step` with frame checks, under inference mode;
