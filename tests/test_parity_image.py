@@ -19,6 +19,7 @@ import torch
 
 import masklet
 from conftest import PARITY_IMAGE_SIZE
+from masklet.session.preprocess import preprocess_image
 from oracle import build_oracle, oracle_checkpoint, oracle_image_predictor
 
 pytestmark = pytest.mark.parity
@@ -76,7 +77,7 @@ def pair(request: pytest.FixtureRequest, checkpoint_dir: Path, photo: np.ndarray
 
 
 def test_backbone_features_match(pair: Pair, photo: np.ndarray) -> None:
-    image = masklet.predictors.preprocess.preprocess_image(photo, PARITY_IMAGE_SIZE)[None]
+    image = preprocess_image(photo, PARITY_IMAGE_SIZE)[None]
     with torch.no_grad():
         theirs = pair.oracle_model.forward_image(image)
         ours = pair.model.encode_image(image)

@@ -17,10 +17,11 @@ from torch import Tensor
 from masklet.errors import InputError, PredictorStateError
 from masklet.model.sam2 import ImageFeatures, SAM2Model
 from masklet.postprocess import fill_holes_and_remove_specks
-from masklet.predictors.preprocess import image_to_array, preprocess_image
+from masklet.predictors.preprocess import image_to_array
 from masklet.predictors.pretrained import load_pretrained
 from masklet.predictors.prompts import PromptTensors, prepare_prompts
 from masklet.runtime import keep_freed_memory_for
+from masklet.session.preprocess import preprocess_image
 
 #: Low-resolution logits returned to the user are clamped to this range (reference behaviour).
 LOW_RES_LOGIT_LIMIT = 32.0

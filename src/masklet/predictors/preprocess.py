@@ -7,9 +7,6 @@ from typing import Any
 import numpy as np
 
 from masklet.io.frames import as_rgb_frame
-from masklet.session.preprocess import preprocess_image
-
-__all__ = ["image_to_array", "preprocess_image"]
 
 
 def image_to_array(image: Any) -> np.ndarray:

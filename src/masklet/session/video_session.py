@@ -112,7 +112,9 @@ class VideoSession:
         self.options = options or SessionOptions()
         self.engine = FrameEngine(model, self.options.fill_hole_area)
         config = model.config
-        self.objects = ObjectRegistry(max(config.max_object_pointers, config.num_maskmem))
+        # Frames farther than this from the one being tracked are never read by the memory rule.
+        self._memory_radius = max(config.max_object_pointers, config.num_maskmem)
+        self.objects = ObjectRegistry(self._memory_radius)
         self.features: LRUCache[int, ImageFeatures] = LRUCache(
             max(1, self.options.feature_cache_size)
         )
@@ -164,17 +166,16 @@ class VideoSession:
     def image_features(self, frame_idx: int) -> ImageFeatures:
         """The image encoding of a frame (cached; a stream keeps only its recent frames)."""
         features = self.features.get(frame_idx)
-        if features is None:
-            if self.frames is None and frame_idx == self.latest_frame_idx:
-                assert self._latest_frame is not None
-                return self._encode(frame_idx, self._latest_frame)
-            if self.frames is None:
-                raise InputError(
-                    f"frame {frame_idx} is no longer kept by the stream (only recent frames; "
-                    f"the current frame is {self.latest_frame_idx})"
-                )
-            features = self._encode(frame_idx, self.frames.get(frame_idx))
-        return features
+        if features is not None:
+            return features
+        if self.frames is not None:
+            return self._encode(frame_idx, self.frames.get(frame_idx))
+        if frame_idx == self.latest_frame_idx and self._latest_frame is not None:
+            return self._encode(frame_idx, self._latest_frame)
+        raise InputError(
+            f"frame {frame_idx} is no longer kept by the stream (only recent frames; "
+            f"the current frame is {self.latest_frame_idx})"
+        )
 
     def _encode(self, frame_idx: int, frame: np.ndarray) -> ImageFeatures:
         image = preprocess_image(frame, self.model.image_size, self.device)[None]
@@ -338,8 +339,7 @@ class VideoSession:
 
     def _forget_before(self, frame_idx: int) -> None:
         """Streams: forget the directions of frames too old to matter (bounded state)."""
-        config = self.model.config
-        horizon = frame_idx - max(config.max_object_pointers, config.num_maskmem)
+        horizon = frame_idx - self._memory_radius
         for track in self.objects:
             track.forget_directions_before(horizon)
 
@@ -360,12 +360,13 @@ class VideoSession:
             output = track.shown_output(frame_idx, new_prompt_frame)
             if output is not None:
                 logits[index : index + 1] = self._to_video_resolution(output.low_res_logits)
-        if self.options.non_overlap_masks:
-            logits = non_overlapping(logits)
-        return StepResult(frame_idx, self.obj_ids, logits)
+        return StepResult(frame_idx, self.obj_ids, self._without_overlaps(logits))
 
     def _present(self, low_res_logits: Tensor) -> Tensor:
-        logits = self._to_video_resolution(low_res_logits)
+        return self._without_overlaps(self._to_video_resolution(low_res_logits))
+
+    def _without_overlaps(self, logits: Tensor) -> Tensor:
+        """`non_overlapping` when the options ask for it (video-resolution logits)."""
         return non_overlapping(logits) if self.options.non_overlap_masks else logits
 
     def _to_video_resolution(self, logits: Tensor) -> Tensor:
