@@ -81,7 +81,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "bench": frozenset({"io"}),
     "predictors": frozenset({"session", "model", "config", "io", "amg", "runtime"}),
     "build": frozenset({"config", "checkpoint", "model", "predictors", "weights", "runtime"}),
-    "train": frozenset({"model", "session", "io", "bench", "config", "checkpoint", "runtime"}),
+    # Validation during training scores J&F with the evaluation metrics (eval imports io only).
+    "train": frozenset(
+        {"model", "session", "io", "bench", "eval", "config", "checkpoint", "runtime"}
+    ),
     "export": frozenset({"model", "config", "checkpoint", "runtime"}),
     "app": frozenset(
         {"predictors", "session", "io", "weights", "build", "config", "eval", "runtime"}

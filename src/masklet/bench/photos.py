@@ -11,24 +11,36 @@ A photo folder (``--photos DIR``, else ``$MASKLET_SAMPLES``, else
   border least.
 
 Files are visited in sorted order, so the same folder always gives the same library.
+
+``PhotoLibrary.split("train" | "eval")`` divides a library deterministically by a SHA-1
+hash of each file name (the same on every machine and Python run): about
+``EVAL_PHOTO_FRACTION`` of the backgrounds and of the silhouettes go to "eval", the rest to
+"train". A kind with two or more photos is never empty on either side (the photo with the
+lowest hash moves to "eval", or the highest to "train", when a side would be empty), so the
+two sides are disjoint; a kind with a single photo keeps it on both sides (nothing else could
+be used), and a kind with none stays empty.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from masklet.errors import InputError
+from masklet.errors import ConfigError, InputError
 from masklet.io.pil_images import read_image_file, read_rgb_image, rgb_array, upright
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 MIN_BACKGROUND_SIDE = 150
 ANALYSIS_SIDE = 256
 MIN_GRAY_LEVELS = 100
+EVAL_PHOTO_FRACTION = 0.2
+PHOTO_SPLITS = ("train", "eval")
 FETCH_HINT = (
     "run shared/data/fetch-samples.sh (it fills ~/.cache/masklet-samples) or pass --photos DIR"
 )
@@ -80,6 +92,38 @@ class PhotoLibrary:
         if not backgrounds:
             raise InputError(f"no usable colour photos in {root}; {FETCH_HINT}")
         return cls(root, tuple(backgrounds), tuple(silhouettes))
+
+    def split(self, part: str) -> PhotoLibrary:
+        """The ``"train"`` or ``"eval"`` part of the library (see the module docstring).
+
+        Raises:
+            ConfigError: ``part`` is neither "train" nor "eval".
+        """
+        if part not in PHOTO_SPLITS:
+            raise ConfigError(f"photo split must be 'train' or 'eval', got {part!r}")
+        backgrounds = _split_part(self.backgrounds, part)
+        silhouettes = _split_part(self.silhouettes, part)
+        return PhotoLibrary(self.folder, backgrounds, silhouettes)
+
+
+def _name_hash(path: Path) -> float:
+    """A position in [0, 1) from the SHA-1 of the file name (stable across runs and hosts)."""
+    digest = hashlib.sha1(path.name.encode("utf-8")).hexdigest()
+    return int(digest[:8], 16) / 2**32
+
+
+def _split_part(paths: Sequence[Path], part: str) -> tuple[Path, ...]:
+    """The photos of one kind that belong to ``part``, in their original order."""
+    if len(paths) < 2:
+        return tuple(paths)
+    by_hash = sorted(paths, key=lambda path: (_name_hash(path), path.name))
+    evaluation = {path for path in paths if _name_hash(path) < EVAL_PHOTO_FRACTION}
+    if not evaluation:
+        evaluation = {by_hash[0]}
+    if len(evaluation) == len(paths):
+        evaluation.discard(by_hash[-1])
+    chosen = evaluation if part == "eval" else set(paths) - evaluation
+    return tuple(path for path in paths if path in chosen)
 
 
 def resolve_photo_folder(folder: str | Path | None) -> Path:

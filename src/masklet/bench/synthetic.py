@@ -229,6 +229,7 @@ def make_synthetic_dataset(
     seed: int = 0,
     config: SyntheticVideoConfig | None = None,
     photos: str | Path | None = None,
+    photo_split: str | None = None,
 ) -> list[str]:
     """Generate ``num_videos`` videos into ``out_dir`` (DAVIS layout) and return their names.
 
@@ -238,13 +239,18 @@ def make_synthetic_dataset(
         seed: dataset seed; video i uses the generator seeded with ``(seed, i)``.
         config: difficulty knobs (defaults: DAVIS 480p, 48 frames).
         photos: photo folder; default ``$MASKLET_SAMPLES`` or ``~/.cache/masklet-samples``.
+        photo_split: None uses every photo; "train" or "eval" only that part of the folder
+            (``PhotoLibrary.split``), so that evaluation videos never show training photos.
     Raises:
         InputError: no photos found, or ``num_videos < 1``.
+        ConfigError: ``photo_split`` is not None, "train" or "eval".
     """
     if num_videos < 1:
         raise InputError(f"num_videos must be >= 1, got {num_videos}")
     config = config or SyntheticVideoConfig()
     library = PhotoLibrary.from_folder(photos)
+    if photo_split is not None:
+        library = library.split(photo_split)
     cache = _PhotoCache(library)
     root = Path(out_dir)
     names, metadata = [], []

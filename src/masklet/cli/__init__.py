@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "masklet.cli.track",
     "masklet.cli.info",
     "masklet.cli.auto",
+    "masklet.cli.train",
 )
 
 

@@ -64,9 +64,11 @@ class FrameEngine:
                     features, self.memory_position(features), slot
                 )
                 tokens.append(token)
-                positions.append(position)
+                # One frame's encoding serves every object of a batched output.
+                positions.append(position.expand(token.shape[0], -1, -1))
             if plan.pointers:
-                pointers = torch.cat([pointer for pointer, _ in plan.pointers])[None]
+                # (B, P, 256): a stored output may hold several objects (training batches them).
+                pointers = torch.stack([pointer for pointer, _ in plan.pointers], dim=1)
                 offsets = torch.tensor([offset for _, offset in plan.pointers])
                 token, position = self.model.pointer_tokens(
                     pointers, offsets, plan.max_pointer_offset

@@ -7,7 +7,7 @@ For object `o` at frame `t` (tracking direction `d` = +1 forward, -1 reverse):
 - the tracked (non-prompted) frames `t - d*k` for k = num_maskmem-1 .. 1, slot `num_maskmem - k`
   (farthest first), when they exist; a prompted frame left out above counts as tracked here;
 - object pointers of the selected prompted frames on the past side of `t` (signed offset
-  `(t - f) * d`), then of frames `t - d*k` for k = 1 .. P-1 inside the video (tracked, or
+  `(t - f) * d`; in training those of every selected prompted frame, as in the reference), then of frames `t - d*k` for k = 1 .. P-1 inside the video (tracked, or
   prompted but left out), P = min(num_frames, 16).
 This is the reference's rule (its released configs use all prompted frames).
 """
@@ -43,6 +43,9 @@ class MemoryRule:
     max_object_pointers: int = 16
     signed_pointer_offsets: bool = True
     max_conditioning_frames: int = -1
+    #: Pointers of prompted frames only from the past side of the frame (inference). The
+    #: reference trains with the pointers of every attended prompted frame, future ones too.
+    past_pointers_only: bool = True
 
 
 def select_conditioning_frames(
@@ -93,7 +96,7 @@ def plan_memory(
     )
     pointers: list[tuple[Tensor, int]] = []
     for cond_frame, out in attended.items():
-        if (cond_frame - frame_idx) * direction <= 0:
+        if not rule.past_pointers_only or (cond_frame - frame_idx) * direction <= 0:
             offset = (frame_idx - cond_frame) * direction
             if not rule.signed_pointer_offsets:
                 offset = abs(offset)

@@ -22,6 +22,14 @@ def preprocess_image(image: np.ndarray, size: int, device: torch.device | str = 
     resized = F.interpolate(
         tensor[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
     )[0]
-    mean = torch.tensor(PIXEL_MEAN, device=device).view(3, 1, 1)
-    std = torch.tensor(PIXEL_STD, device=device).view(3, 1, 1)
-    return (resized - mean) / std
+    return normalize_pixels(resized)
+
+
+def normalize_pixels(images: Tensor) -> Tensor:
+    """`(..., 3, H, W)` RGB in [0, 1] (float) or uint8 -> float32 normalised with the ImageNet
+    statistics the released models expect."""
+    if images.dtype == torch.uint8:
+        images = images.float().div(255.0)
+    mean = torch.tensor(PIXEL_MEAN, device=images.device).view(3, 1, 1)
+    std = torch.tensor(PIXEL_STD, device=images.device).view(3, 1, 1)
+    return (images - mean) / std
