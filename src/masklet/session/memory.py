@@ -7,7 +7,8 @@ For object `o` at frame `t` (tracking direction `d` = +1 forward, -1 reverse):
 - the tracked (non-prompted) frames `t - d*k` for k = num_maskmem-1 .. 1, slot `num_maskmem - k`
   (farthest first), when they exist; a prompted frame left out above counts as tracked here;
 - object pointers of the selected prompted frames on the past side of `t` (signed offset
-  `(t - f) * d`; in training those of every selected prompted frame, as in the reference), then of frames `t - d*k` for k = 1 .. P-1 inside the video (tracked, or
+  `(t - f) * d`; in training those of every selected prompted frame, as in the reference), then
+  of frames `t - d*k` for k = 1 .. P-1 inside the video (tracked, or
   prompted but left out), P = min(num_frames, 16).
 This is the reference's rule (its released configs use all prompted frames).
 """
