@@ -4,7 +4,7 @@ PY := .venv/bin/python
 PIP := .venv/bin/pip
 STAMP := .venv/.installed
 
-.PHONY: setup test test-avx2 lint demo bench-image bench-video clean
+.PHONY: setup test test-avx2 lint demo bench-image bench-video bench-train clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv .venv
@@ -41,6 +41,10 @@ bench-image: $(STAMP)
 # Needs vtest.avi from ../shared/data/fetch-samples.sh (see benchmarks/video.py --help).
 bench-video: $(STAMP)
 	$(PY) benchmarks/video.py
+
+# Training steps: clips/s and share of the matmul peak (benchmarks/train.py --help).
+bench-train: $(STAMP)
+	$(PY) benchmarks/train.py
 
 clean:
 	rm -rf .venv build dist src/*.egg-info

@@ -25,8 +25,10 @@ from masklet.train.config import TrainConfig, config_from_dict
 from masklet.train.distributed import ProcessGroup, start_processes, stop_processes
 from masklet.train.loop import OFFICIAL_MODEL_FILE, Trainer
 from masklet.train.metrics import read_metrics
+from masklet.train.validation import make_validation_videos, validate
 
 DAVIS = Path(__file__).parent / "data" / "synthetic_davis"
+PHOTOS = Path(__file__).parent / "data" / "photos"
 CPU = ProcessGroup(0, 1, torch.device("cpu"))
 #: Checkpoint keys the released configurations never read (the no-memory embedding is added
 #: directly, so its position encoding is unused, in the reference too).
@@ -114,6 +116,32 @@ def test_thirty_steps_overfit_one_clip(tmp_path: Path) -> None:
     trainer._clips = lambda step, micro: ([clip], [1])  # type: ignore[method-assign]
     losses = [trainer.train_step(step)["total"] for step in range(30)]
     assert np.mean(losses[-3:]) < OVERFIT_FRACTION * np.mean(losses[:3]), losses
+
+
+def test_training_goes_on_after_validation(tmp_path: Path) -> None:
+    """Validation runs under inference mode; nothing it caches in the model (rotary factors,
+    position grids) may break a later backward, also when inference came first."""
+    model = tiny_model()
+    validate(model, make_validation_videos(str(PHOTOS), 1, 8))
+    config = make_config(tmp_path, steps=3, validate_every=1, validation_videos=1,
+                         validation_photos=str(PHOTOS), validation_frames=8)
+    Trainer(config, CPU, model=model).run()
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]
+    scores = [r["val_j_and_f"] for r in records if "val_j_and_f" in r]
+    assert len(scores) == 3 and all(0.0 <= score <= 1.0 for score in scores), records
+
+
+def test_reader_processes_change_nothing(tmp_path: Path) -> None:
+    runs = {}
+    for workers in (0, 1):
+        config = make_config(tmp_path / str(workers), steps=2)
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(config.data, num_workers=workers)
+        )
+        Trainer(config, CPU, model=tiny_model()).run()
+        runs[workers] = [r["loss"] for r in read_metrics(tmp_path / str(workers) / "metrics.jsonl")]
+    assert runs[0] == runs[1] and len(runs[0]) == 2
 
 
 # ---------------------------------------------------------------- resume

@@ -59,8 +59,11 @@ class RoPEAttention(Attention):
             if side * side != num_tokens:
                 raise ValueError(f"rotary attention needs a square grid, got {num_tokens} tokens")
             head_dim = self.internal_dim // self.num_heads
-            angles = axial_rotary_angles(head_dim, side, side, self.rope_theta).to(device)
-            self._rotation_cache[key] = torch.polar(torch.ones_like(angles), angles)
+            # Built outside inference mode: a factor made under inference_mode could never
+            # take part in autograd afterwards (training after a validation pass).
+            with torch.inference_mode(False):
+                angles = axial_rotary_angles(head_dim, side, side, self.rope_theta).to(device)
+                self._rotation_cache[key] = torch.polar(torch.ones_like(angles), angles)
         return self._rotation_cache[key]
 
     @staticmethod

@@ -47,6 +47,13 @@ class SinePositionEncoding2d(nn.Module):
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        # Outside inference mode, so that the cached grid can join autograd later.
+        with torch.inference_mode(False):
+            result = self._compute_grid(height, width, device)
+        self._cache[key] = result
+        return result
+
+    def _compute_grid(self, height: int, width: int, device: torch.device) -> Tensor:
         eps = 1e-6
         ys = torch.arange(1, height + 1, dtype=torch.float32, device=device)
         xs = torch.arange(1, width + 1, dtype=torch.float32, device=device)
@@ -62,9 +69,7 @@ class SinePositionEncoding2d(nn.Module):
             ),
             dim=-1,
         )
-        result = enc.permute(2, 0, 1).contiguous()
-        self._cache[key] = result
-        return result
+        return enc.permute(2, 0, 1).contiguous()
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> Tensor:

@@ -90,7 +90,7 @@ class DataSection:
     reverse_time_prob: float = 0.5
     """Probability that a clip is played backwards."""
     num_workers: int = 0
-    """DataLoader worker processes (0 = load in the training process)."""
+    """Reader processes preparing the next clips (0 = read in the training process)."""
     sources: tuple[SourceSection, ...] = ()
     """The datasets (`[[data.sources]]` tables); at least one."""
 

@@ -40,7 +40,8 @@ from masklet.train.checkpoints import (
 )
 from masklet.train.config import TrainConfig
 from masklet.train.data import TrainingData, open_source
-from masklet.train.distributed import ProcessGroup, sample_indices, sum_over_processes
+from masklet.train.distributed import ProcessGroup, sum_over_processes
+from masklet.train.loader import ClipLoader
 from masklet.train.metrics import PLOT_FILE, MetricsLog, plot_metrics
 from masklet.train.optim import LrSchedule, build_optimizer, clip_gradients, freeze
 from masklet.train.progress import Progress
@@ -125,6 +126,10 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config.optimizer)
         self.schedule = LrSchedule(config.optimizer)
         self.data = training_data(config, self.model.image_size)
+        self.loader = ClipLoader(
+            self.data, group, config.train.batch_size, config.train.accumulate,
+            config.data.num_workers,
+        )
         self.dtype = autocast_dtype(config.train.precision, group.device)
         self.step = 0
         self._resume(resume)
@@ -141,9 +146,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _clips(self, step: int, micro: int) -> tuple[list[TrainClip], list[int]]:
-        run = self.config.train
-        indices = sample_indices(step, micro, self.group, run.batch_size, run.accumulate)
-        return [self.data.sample(i) for i in indices], indices
+        return self.loader.clips(step, micro)
 
     def train_step(self, step: int) -> dict[str, float]:
         """One optimizer step; returns the step's losses (averaged per object over the global
@@ -196,20 +199,23 @@ class Trainer:
         progress = Progress(self.step, run.steps, enabled=run.progress and self.group.is_main)
         record: dict[str, float] = {}
         clips_per_step = self.group.world_size * run.batch_size * run.accumulate
-        while self.step < run.steps:
-            started = time.perf_counter()
-            record = self.train_step(self.step)
-            if not is_finite(record):
-                raise MaskletError(
-                    f"the loss is not finite at step {self.step + 1} ({record}); the last "
-                    "checkpoint is kept: lower [optimizer] lr or check the data"
-                )
-            self.step += 1
-            elapsed = time.perf_counter() - started
-            record["clips_per_s"] = clips_per_step / max(elapsed, 1e-9)
-            progress.update(record["total"], record["clips_per_s"])
-            self._after_step(record)
-        progress.close()
+        try:
+            while self.step < run.steps:
+                started = time.perf_counter()
+                record = self.train_step(self.step)
+                if not is_finite(record):
+                    raise MaskletError(
+                        f"the loss is not finite at step {self.step + 1} ({record}); the last "
+                        "checkpoint is kept: lower [optimizer] lr or check the data"
+                    )
+                self.step += 1
+                elapsed = time.perf_counter() - started
+                record["clips_per_s"] = clips_per_step / max(elapsed, 1e-9)
+                progress.update(record["total"], record["clips_per_s"])
+                self._after_step(record)
+        finally:
+            progress.close()
+            self.loader.close()
         self._finish()
         return record
 
