@@ -144,6 +144,19 @@ def test_reader_processes_change_nothing(tmp_path: Path) -> None:
     assert runs[0] == runs[1] and len(runs[0]) == 2
 
 
+def test_a_metrics_line_is_the_mean_of_its_steps(tmp_path: Path) -> None:
+    every = {}
+    for log_every in (1, 2):
+        out = tmp_path / str(log_every)
+        Trainer(make_config(out, steps=4, log_every=log_every), CPU, model=tiny_model()).run()
+        every[log_every] = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in every[2]] == [2, 4]
+    for line, pair in zip(every[2], (every[1][0:2], every[1][2:4])):
+        assert line["loss"] == pytest.approx((pair[0]["loss"] + pair[1]["loss"]) / 2)
+        assert line["dice"] == pytest.approx((pair[0]["dice"] + pair[1]["dice"]) / 2)
+        assert line["lr"] == pair[1]["lr"]
+
+
 # ---------------------------------------------------------------- resume
 def test_resume_continues_exactly(tmp_path: Path) -> None:
     straight = Trainer(make_config(tmp_path / "a", steps=4), CPU, model=tiny_model())

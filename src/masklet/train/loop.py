@@ -135,6 +135,7 @@ class Trainer:
         self._resume(resume)
         self.metrics = MetricsLog(self.out_dir, self.step) if group.is_main else None
         self._validation_videos: list[Any] | None = None
+        self._since_logged: list[dict[str, float]] = []
 
     def _resume(self, resume: Path | None) -> None:
         path = resume or latest_checkpoint(self.out_dir)
@@ -222,9 +223,10 @@ class Trainer:
     def _after_step(self, record: dict[str, float]) -> None:
         run = self.config.train
         last = self.step == run.steps
+        self._since_logged.append(record)
         if self.metrics is not None and (self.step % run.log_every == 0 or last):
-            terms = {key: value for key, value in record.items() if key != "total"}
-            self.metrics.append({"step": self.step, "loss": record["total"], **terms})
+            self.metrics.append({"step": self.step, **window_mean(self._since_logged)})
+            self._since_logged = []
         if run.validate_every and self.step % run.validate_every == 0 and not last:
             self._validate()
         if self.step % run.checkpoint_every == 0 or last:
@@ -268,6 +270,17 @@ class Trainer:
         self._validate()
         if self.metrics is not None:
             plot_metrics(self.metrics.records, self.out_dir / PLOT_FILE)
+
+
+def window_mean(records: list[dict[str, float]]) -> dict[str, float]:
+    """One metrics line for the steps since the last: the mean of each loss term, gradient
+    norm and speed (a single step's loss is too noisy to plot), the last learning rate."""
+    line = {"loss": float(np.mean([r["total"] for r in records]))}
+    for key in records[-1]:
+        if key != "total":
+            line[key] = float(np.mean([r[key] for r in records]))
+    line["lr"] = records[-1]["lr"]
+    return line
 
 
 def is_finite(record: dict[str, float]) -> bool:
