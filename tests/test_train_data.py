@@ -410,8 +410,13 @@ def test_dataset_and_dataloader_with_workers() -> None:
     data = make_data(video=1.0)
     dataset = TrainingDataset(data, length=4)
     assert len(dataset) == 4
-    loader = DataLoader(dataset, batch_size=2, num_workers=2, collate_fn=collate_clips,
-                        multiprocessing_context="spawn")
+    loader = DataLoader(
+        dataset,
+        batch_size=2,
+        num_workers=2,
+        collate_fn=collate_clips,
+        multiprocessing_context="spawn",
+    )
     batches = list(loader)
     assert [len(batch) for batch in batches] == [2, 2]
     assert torch.equal(batches[1][1].images, data.sample(3).images)

@@ -55,13 +55,24 @@ def tiny_model(seed: int = 0) -> SAM2Model:
 
 def make_config(out_dir: Path, **train: Any) -> TrainConfig:
     """A tiny run on the committed DAVIS folder: 4-frame clips, 2 objects, no augmentation."""
-    run = {"steps": 2, "out_dir": str(out_dir), "progress": False, "log_every": 1,
-           "checkpoint_every": 1, "validation_videos": 0, **train}
+    run = {
+        "steps": 2,
+        "out_dir": str(out_dir),
+        "progress": False,
+        "log_every": 1,
+        "checkpoint_every": 1,
+        "validation_videos": 0,
+        **train,
+    }
     return config_from_dict(
         {
             "model": {"preset": "sam2.1_hiera_t", "image_size": 64},
-            "data": {"num_frames": 4, "max_objects": 2, "reverse_time_prob": 0.5,
-                     "sources": [{"kind": "davis", "path": str(DAVIS)}]},
+            "data": {
+                "num_frames": 4,
+                "max_objects": 2,
+                "reverse_time_prob": 0.5,
+                "sources": [{"kind": "davis", "path": str(DAVIS)}],
+            },
             "augment": {"enabled": False},
             "prompts": {"correction_clicks": 2},
             "optimizer": {"lr": 1e-3, "vision_lr": 1e-3, "warmup_steps": 0, "grad_clip": 1.0},
@@ -123,8 +134,14 @@ def test_training_goes_on_after_validation(tmp_path: Path) -> None:
     position grids) may break a later backward, also when inference came first."""
     model = tiny_model()
     validate(model, make_validation_videos(str(PHOTOS), 1, 8))
-    config = make_config(tmp_path, steps=3, validate_every=1, validation_videos=1,
-                         validation_photos=str(PHOTOS), validation_frames=8)
+    config = make_config(
+        tmp_path,
+        steps=3,
+        validate_every=1,
+        validation_videos=1,
+        validation_photos=str(PHOTOS),
+        validation_frames=8,
+    )
     Trainer(config, CPU, model=model).run()
     records = read_metrics(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]
@@ -195,13 +212,19 @@ def _free_port() -> int:
 def _ddp_worker(rank: int, port: int, out_dir: str) -> None:
     import os
 
-    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     torch.set_num_threads(1)
     group = start_processes("cpu")
     try:
-        trainer = Trainer(make_config(Path(out_dir), steps=1, batch_size=1), group,
-                          model=tiny_model())
+        trainer = Trainer(
+            make_config(Path(out_dir), steps=1, batch_size=1), group, model=tiny_model()
+        )
         trainer.run()
         if rank == 0:
             torch.save(gradients(trainer.model), Path(out_dir) / "gradients.pt")
@@ -252,15 +275,22 @@ def test_saved_model_loads_in_masklet_and_the_reference(tmp_path: Path) -> None:
     install_torchvision_stand_in()
     from sam2.build_sam import build_sam2
 
-    theirs = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", str(path), device="cpu",
-                        hydra_overrides_extra=["++model.image_size=64"]).eval()
+    theirs = build_sam2(
+        "configs/sam2.1/sam2.1_hiera_t.yaml",
+        str(path),
+        device="cpu",
+        hydra_overrides_extra=["++model.image_size=64"],
+    ).eval()
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     our_predictor = masklet.SAM2ImagePredictor(ours)
     their_predictor = oracle_image_predictor(theirs)
     our_predictor.set_image(image)
     their_predictor.set_image(image)  # type: ignore[attr-defined]
-    prompt = {"point_coords": np.array([[30.0, 20.0]]), "point_labels": np.array([1]),
-              "return_logits": True}
+    prompt = {
+        "point_coords": np.array([[30.0, 20.0]]),
+        "point_labels": np.array([1]),
+        "return_logits": True,
+    }
     our_masks, our_scores, _ = our_predictor.predict(**prompt)  # type: ignore[arg-type]
     their_masks, their_scores, _ = their_predictor.predict(**prompt)  # type: ignore[attr-defined]
     np.testing.assert_allclose(our_masks, their_masks, atol=1e-4)
@@ -274,7 +304,7 @@ def write_toml(path: Path, text: str) -> Path:
 
 
 def test_cli_names_an_unknown_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_toml(tmp_path / "c.toml", '[train]\nsteps = 1\nlearning_rate = 1\n')
+    config = write_toml(tmp_path / "c.toml", "[train]\nsteps = 1\nlearning_rate = 1\n")
     assert main(["train", str(config)]) == 2
     assert "unknown key 'learning_rate' in [train]" in capsys.readouterr().err
 
@@ -294,9 +324,9 @@ def test_cli_names_a_bad_value(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def _davis_toml(tmp_path: Path, data: Path, num_frames: int = 4) -> Path:
     return write_toml(
         tmp_path / "c.toml",
-        f'[model]\nimage_size = 64\n[data]\nnum_frames = {num_frames}\n'
+        f"[model]\nimage_size = 64\n[data]\nnum_frames = {num_frames}\n"
         f'[[data.sources]]\nkind = "davis"\npath = "{data}"\n'
-        f'[train]\nsteps = 1\nprogress = false\nvalidation_videos = 0\nlog_every = 1\n'
+        f"[train]\nsteps = 1\nprogress = false\nvalidation_videos = 0\nlog_every = 1\n"
         f'out_dir = "{tmp_path / "out"}"\n',
     )
 

@@ -27,15 +27,19 @@ MEMORY_GAIN = 30.0
 
 
 def a_clip(num_frames: int = 6) -> TrainClip:
-    data = TrainingData([(DavisSource(DAVIS), 1.0)], 64, num_frames, 2, 0.0,
-                        AugmentOptions(enabled=False), seed=0)
+    data = TrainingData(
+        [(DavisSource(DAVIS), 1.0)], 64, num_frames, 2, 0.0, AugmentOptions(enabled=False), seed=0
+    )
     return data.sample(0)
 
 
 def chosen_logits(step_multimask: torch.Tensor, iou_scores: torch.Tensor) -> torch.Tensor:
     """The mask inference would show: the best predicted IoU among the outputs `(K, S, S)`."""
-    best = iou_scores.argmax(-1) if step_multimask.shape[1] > 1 else torch.zeros_like(
-        iou_scores[:, 0], dtype=torch.long)
+    best = (
+        iou_scores.argmax(-1)
+        if step_multimask.shape[1] > 1
+        else torch.zeros_like(iou_scores[:, 0], dtype=torch.long)
+    )
     return step_multimask[torch.arange(step_multimask.shape[0]), best]
 
 
@@ -68,8 +72,7 @@ def test_corrected_frames_get_every_click_and_become_conditioning() -> None:
     clip = a_clip(num_frames=4)
     options = PromptOptions(correction_clicks=3)
     click = (torch.tensor([[[20.0, 30.0]], [[40.0, 10.0]]]), torch.ones(2, 1, dtype=torch.int32))
-    plan = PromptPlan(False, init_frames=(0,), correction_frames=(0, 2),
-                      initial_points={0: click})
+    plan = PromptPlan(False, init_frames=(0,), correction_frames=(0, 2), initial_points={0: click})
     rolled = ClipRollout(model, options).run(clip, plan, np.random.default_rng(1))
     assert [p.frame_idx for p in rolled] == [0, 1, 2, 3]
     assert [len(p.steps) for p in rolled] == [4, 1, 4, 1]

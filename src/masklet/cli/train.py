@@ -65,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps in the run")
     parser.add_argument("--out", default=None, help="output folder (checkpoints, metrics)")
     parser.add_argument(
-        "--resume", default=None, metavar="CKPT",
+        "--resume",
+        default=None,
+        metavar="CKPT",
         help="resume from this training checkpoint (default: the latest in the output folder)",
     )
     parser.set_defaults(handler=run_train)

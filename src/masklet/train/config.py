@@ -152,8 +152,9 @@ class RunSection:
         if self.device not in DEVICES:
             raise ConfigError(f"[train] device must be one of {', '.join(DEVICES)}")
         if self.keep_checkpoints < 1 or self.validate_every < 0 or self.validation_videos < 0:
-            raise ConfigError("[train] keep_checkpoints >= 1, validate_every >= 0, "
-                              "validation_videos >= 0")
+            raise ConfigError(
+                "[train] keep_checkpoints >= 1, validate_every >= 0, validation_videos >= 0"
+            )
         if self.validation_frames < 8:
             raise ConfigError("[train] validation_frames must be >= 8")
 
@@ -186,9 +187,7 @@ def section_from_table(cls: type[T], table: Any, where: str) -> T:
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     unknown = [key for key in table if key not in names]
     if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r} in {where}; known keys: {', '.join(names)}"
-        )
+        raise ConfigError(f"unknown key {unknown[0]!r} in {where}; known keys: {', '.join(names)}")
     values = {key: _converted(value, hints[key], f"{where} {key}") for key, value in table.items()}
     try:
         return cls(**values)
@@ -242,9 +241,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """A `TrainConfig` from parsed TOML (tables by section name)."""
     unknown = [key for key in data if key not in _SECTIONS]
     if unknown:
-        raise ConfigError(
-            f"unknown table [{unknown[0]}]; known tables: {', '.join(_SECTIONS)}"
-        )
+        raise ConfigError(f"unknown table [{unknown[0]}]; known tables: {', '.join(_SECTIONS)}")
     sections = {
         name: section_from_table(cls, data.get(name, {}), f"[{name}]")
         for name, cls in _SECTIONS.items()

@@ -70,8 +70,9 @@ def sum_over_processes(values: list[float], group: ProcessGroup) -> list[float]:
     return [float(v) for v in tensor.tolist()]
 
 
-def sample_indices(step: int, micro: int, group: ProcessGroup, batch_size: int,
-                   accumulate: int) -> list[int]:
+def sample_indices(
+    step: int, micro: int, group: ProcessGroup, batch_size: int, accumulate: int
+) -> list[int]:
     """Global indices of the clips of micro-batch `micro` of `step` on this process.
 
     The global batch of a step is `world_size * batch_size * accumulate` consecutive indices;

@@ -113,9 +113,7 @@ class Trainer:
         self.config = config
         self.group = group
         self.out_dir = Path(config.train.out_dir)
-        self.model = (
-            build_model(config, group.device) if model is None else model.to(group.device)
-        )
+        self.model = build_model(config, group.device) if model is None else model.to(group.device)
         self.frozen = freeze(self.model, config.model.freeze)
         self.model.train()
         self.step_module: nn.Module = TrainingStep(self.model, config.prompts, config.loss)
@@ -127,7 +125,10 @@ class Trainer:
         self.schedule = LrSchedule(config.optimizer)
         self.data = training_data(config, self.model.image_size)
         self.loader = ClipLoader(
-            self.data, group, config.train.batch_size, config.train.accumulate,
+            self.data,
+            group,
+            config.train.batch_size,
+            config.train.accumulate,
             config.data.num_workers,
         )
         self.dtype = autocast_dtype(config.train.precision, group.device)
@@ -261,15 +262,23 @@ class Trainer:
         if not self.group.is_main:
             return
         state = TrainingState.capture(
-            self.step, self.model, self.optimizer, self.config.to_dict(),
+            self.step,
+            self.model,
+            self.optimizer,
+            self.config.to_dict(),
         )
         save_training_checkpoint(self.out_dir, state, keep=self.config.train.keep_checkpoints)
         save_official(self.out_dir / OFFICIAL_MODEL_FILE, self.model)
+        # The curve is redrawn with each checkpoint: a stopped or long run has one too.
+        self._plot()
+
+    def _plot(self) -> None:
+        if self.metrics is not None:
+            plot_metrics(self.metrics.records, self.out_dir / PLOT_FILE)
 
     def _finish(self) -> None:
         self._validate()
-        if self.metrics is not None:
-            plot_metrics(self.metrics.records, self.out_dir / PLOT_FILE)
+        self._plot()
 
 
 def window_mean(records: list[dict[str, float]]) -> dict[str, float]:

@@ -69,8 +69,9 @@ def plot_metrics(records: list[dict[str, Any]], path: Path) -> Path | None:
     loss_axis.grid(alpha=0.3)
     if validation:
         val_axis = axes[1]
-        val_axis.plot([r["step"] for r in validation], [r["val_j_and_f"] for r in validation],
-                      marker="o")
+        val_axis.plot(
+            [r["step"] for r in validation], [r["val_j_and_f"] for r in validation], marker="o"
+        )
         val_axis.set_xlabel("step")
         val_axis.set_ylabel("validation J&F")
         val_axis.set_ylim(0, 1)
