@@ -1,7 +1,9 @@
-"""Model configurations: frozen dataclasses and the eight official presets.
+"""Model configurations: frozen dataclasses, the eight official presets and `masklet_nano`.
 
 Values are those of the official SAM 2 / SAM 2.1 configs. SAM 2 vs 2.1 differences are two
-fields: `object_pointer_temporal_encoding` and `no_object_embed_spatial`.
+fields: `object_pointer_temporal_encoding` and `no_object_embed_spatial`. `masklet_nano` is
+masklet's own model (DESIGN §11): SAM 2.1's architecture at smaller widths, depths and image
+size, trained by masklet and shipped in the package (docs/models.md).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class SAM2Config:
             encoding to object-pointer tokens (SAM 2.0: zeros).
         no_object_embed_spatial: SAM 2.1: add a learned embedding to memories of frames
             where the object is absent.
+        hidden_dim: width of the neck, prompt encoder, mask decoder and memory attention.
+        memory_dim: width of a memory frame (the memory encoder's output).
+        memory_attention_layers: layers of memory attention.
+        memory_attention_feedforward: hidden width of each memory-attention layer's MLP.
         max_cond_frames_in_attn: prompted frames a tracked frame attends to as memory (-1 =
             all, the released setting; otherwise >= 2: the closest prompted frame before it,
             the closest at or after it, then the temporally closest others). Prompted frames
@@ -63,6 +69,7 @@ class SAM2Config:
     num_maskmem: int = 7
     max_object_pointers: int = 16
     memory_attention_layers: int = 4
+    memory_attention_feedforward: int = 2048
     sigmoid_scale_for_mem_enc: float = 20.0
     sigmoid_bias_for_mem_enc: float = -10.0
     max_cond_frames_in_attn: int = -1
@@ -107,6 +114,16 @@ for _size, _hiera in _SIZES.items():
         no_object_embed_spatial=False,
     )
     PRESETS[f"sam2.1_hiera_{_size}"] = SAM2Config(f"sam2.1_hiera_{_size}", _hiera)
+
+#: Half the tiny trunk's width with 8 blocks; windows that tile its 256 px feature maps.
+_NANO = HieraConfig(48, 1, (1, 2, 4, 1), (5,), (8, 4, 16, 8), (8, 8))
+PRESETS["masklet_nano"] = SAM2Config(
+    "masklet_nano",
+    _NANO,
+    image_size=256,
+    hidden_dim=128,
+    memory_attention_feedforward=1024,
+)
 
 #: Names users also know the presets by (checkpoint file stems, HF ids).
 _ALIASES = {

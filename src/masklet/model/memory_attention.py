@@ -216,10 +216,11 @@ class MemoryAttention(nn.Module):
         memory_dim: int = 64,
         num_layers: int = 4,
         compute_options: ComputeOptions = DEFAULT_COMPUTE_OPTIONS,
+        dim_feedforward: int = 2048,
     ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            MemoryAttentionLayer(d_model, memory_dim) for _ in range(num_layers)
+            MemoryAttentionLayer(d_model, memory_dim, dim_feedforward) for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
         self.compute_options = compute_options

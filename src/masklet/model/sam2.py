@@ -90,7 +90,11 @@ class SAM2Model(nn.Module):
         )
         self.memory_encoder = MemoryEncoder(hidden, memory_dim)
         self.memory_attention = MemoryAttention(
-            hidden, memory_dim, config.memory_attention_layers, compute_options
+            hidden,
+            memory_dim,
+            config.memory_attention_layers,
+            compute_options,
+            config.memory_attention_feedforward,
         )
         self.maskmem_tpos_enc = nn.Parameter(torch.zeros(config.num_maskmem, 1, 1, memory_dim))
         self.no_mem_embed = nn.Parameter(torch.zeros(1, 1, hidden))
