@@ -68,6 +68,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "lru": frozenset(),
     "postprocess": frozenset(),
     "config": frozenset({"errors"}),
+    "reference_config": frozenset({"config"}),
     "model": frozenset({"config"}),
     "checkpoint": frozenset({"config", "model"}),
     "weights": frozenset({"checkpoint", "config"}),
