@@ -7,7 +7,7 @@ field, so that weights trained by masklet load strictly into the reference:
     from sam2.build_sam import build_sam2
     config_file, overrides = reference_build_arguments(get_config("masklet_nano"))
     model = build_sam2(config_file, None, hydra_overrides_extra=overrides, device="cpu")
-    model.load_state_dict(torch.load(path)["model"])
+    model.load_state_dict(torch.load(path, weights_only=True)["model"])
 """
 
 from __future__ import annotations
