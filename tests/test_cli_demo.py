@@ -1,4 +1,4 @@
-"""`masklet demo` end to end on random weights, and its one-line failure offline."""
+"""`masklet demo` end to end on random weights, and offline on the shipped `masklet_nano`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from masklet.cli import main
 from masklet.config import PRESETS
 from masklet.model.sam2 import SAM2Model
+from masklet.weights import read_manifest
 
 
 def test_demo_writes_mask_overlay_and_scores(tmp_path: Path) -> None:
@@ -46,21 +48,41 @@ def test_demo_writes_mask_overlay_and_scores(tmp_path: Path) -> None:
     assert len(summary["scores"]) == 3 and summary["point"] == [200.0, 150.0]
 
 
-def test_demo_offline_without_checkpoint_says_so_in_one_line(tmp_path: Path) -> None:
+def test_demo_runs_offline_on_the_shipped_model(tmp_path: Path) -> None:
+    """What `make demo` runs, with an empty cache and no network: masklet_nano at 256 px."""
     env = dict(
-        os.environ, MASKLET_HOME=str(tmp_path), MASKLET_WEIGHTS_BASE_URL="http://127.0.0.1:9"
+        os.environ,
+        MASKLET_HOME=str(tmp_path / "cache"),
+        MASKLET_WEIGHTS_BASE_URL="http://127.0.0.1:9",
+        OMP_NUM_THREADS="1",
     )
+    out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "masklet", "demo"],
+        [sys.executable, "-m", "masklet", "demo", "--out", str(out)],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "sam2.1_hiera_tiny.pt" in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    digest = read_manifest("masklet_nano").short_sha256
+    assert result.stderr.splitlines() == [
+        f"model: masklet_nano (shipped weights, sha256 {digest}…)"
+    ]
+    summary = json.loads((out / "scores.json").read_text())
+    assert summary["model"] == "masklet_nano" and summary["image_size"] == 256
+    assert np.asarray(Image.open(out / "mask.png")).shape == (300, 451)
+    assert not (tmp_path / "cache").exists()  # nothing was downloaded
+
+
+def test_demo_offline_with_an_official_model_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MASKLET_HOME", str(tmp_path))
+    monkeypatch.setenv("MASKLET_WEIGHTS_BASE_URL", "http://127.0.0.1:9")
+    assert main(["demo", "--model", "sam2.1_hiera_t", "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "sam2.1_hiera_tiny.pt" in lines[0], lines
 
 
 def test_demo_rejects_bad_point(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import dropin_helpers as dropin
 from automatic_records import compare_record
 from dropin_helpers import masklet_api, oracle_api, oracle_extension
 from dropin_notebooks import automatic_notebook
-from masklet.build import STABILITY_FALLBACK_OFF
+from masklet.build_settings import STABILITY_FALLBACK_OFF
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,7 +15,7 @@ import torch
 
 import masklet
 from dropin_helpers import IMAGE_SIZE, MODEL_CFG, OVERRIDES
-from masklet.build import STABILITY_FALLBACK_OFF, resolve_settings
+from masklet.build_settings import STABILITY_FALLBACK_OFF, resolve_settings
 from masklet.config import canonical_preset_name
 from masklet.errors import CheckpointError, ConfigError
 from masklet.runtime import compute_options

@@ -44,6 +44,7 @@ _TOP_LEVEL = frozenset(
         "bench",
         "predictors",
         "build",
+        "build_settings",
         "train",
         "export",
         "app",
@@ -71,7 +72,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "reference_config": frozenset({"config"}),
     "model": frozenset({"config"}),
     "checkpoint": frozenset({"config", "model"}),
-    "weights": frozenset({"checkpoint", "config"}),
+    # Shipping weights writes the package's files atomically (`masklet.io.files`).
+    "weights": frozenset({"checkpoint", "config", "io"}),
     # The runtime reads the host to choose the model's arguments; it returns them as the
     # model's own type, `masklet.model.compute.ComputeOptions`, and needs nothing else of it.
     "runtime": frozenset({"model.compute"}),
@@ -81,7 +83,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "eval": frozenset({"io"}),
     "bench": frozenset({"io"}),
     "predictors": frozenset({"session", "model", "config", "io", "amg", "runtime"}),
-    "build": frozenset({"config", "checkpoint", "model", "predictors", "weights", "runtime"}),
+    "build_settings": frozenset({"config"}),
+    "build": frozenset(
+        {"config", "build_settings", "checkpoint", "model", "predictors", "weights", "runtime"}
+    ),
     # Validation during training scores J&F with the evaluation metrics (eval imports io only).
     "train": frozenset(
         {"model", "session", "io", "bench", "eval", "config", "checkpoint", "runtime"}

@@ -8,189 +8,48 @@ changed; masklet's own keywords (`checkpoint`, `image_size`, `fill_hole_area`,
 docs/porting.md. The one deliberate difference: `device` defaults to `"cpu"`, not `"cuda"`.
 
 The reference expresses its settings as Hydra overrides (`++model.<key>=<value>`); masklet
-applies the ones it has an equivalent for, in the reference's order: the caller's
-`hydra_overrides_extra` first, then those that `apply_postprocessing=True` adds (so those win,
-as in the reference), then masklet's keywords when given. Any other override is a
-`ConfigError` that names it.
+applies the ones it has an equivalent for (`masklet.build_settings`), then its own keywords
+when given. Any other override is a `ConfigError` that names it.
+
+Weights: the checkpoint given, else the weights shipped in the package for a masklet preset
+(`masklet_nano`, DESIGN §11; `random_init=True` skips them), else the random initialisation
+(the official presets: their files are not in the package).
 
 `build_sam2_hf` / `build_sam2_video_predictor_hf` (and the predictors' `from_pretrained`,
 which call them) resolve an official checkpoint through masklet's weights cache, downloading
-it there on first use.
+it there on first use; `"masklet_nano"` names the shipped weights.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from masklet.build_settings import BuildSettings, resolve_settings
 from masklet.checkpoint import load_checkpoint
-from masklet.config import SAM2Config, get_config
+from masklet.config import SAM2Config
 from masklet.errors import ConfigError
 from masklet.model.sam2 import SAM2Model
 from masklet.predictors.pretrained import register_pretrained_loader
 from masklet.predictors.video import SAM2VideoPredictor
 from masklet.runtime import compute_options
-from masklet.weights import get_weights, resolve_checkpoint
+from masklet.weights import (
+    has_shipped_weights,
+    model_name,
+    resolve_checkpoint,
+    shipped_checkpoint,
+)
 
 DEFAULT_PRESET = "sam2.1_hiera_t"
-
-#: What the reference's builders append when `apply_postprocessing=True` (sam2 1.1.0 facts).
-POSTPROCESSING_OVERRIDES = (
-    "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
-    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
-    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
-)
-#: ... and what the video builder appends on top of those.
-VIDEO_POSTPROCESSING_OVERRIDES = (
-    *POSTPROCESSING_OVERRIDES,
-    "++model.binarize_mask_from_pts_for_mem_enc=true",
-    "++model.fill_hole_area=8",
-)
-
-#: Every stability score lies in [0, 1], so with this threshold each single mask counts as
-#: stable: the decoder's dynamic multi-mask fallback is off (`dynamic_multimask_via_stability`
-#: false, the reference's setting without post-processing).
-STABILITY_FALLBACK_OFF = float("-inf")
 
 #: Keywords of `build_sam2` that `from_pretrained` passes to the builder; the other keywords
 #: go to the predictor's constructor.
 MODEL_KEYWORDS = ("device", "mode", "hydra_overrides_extra", "apply_postprocessing", "image_size")
-
-
-@dataclasses.dataclass
-class BuildSettings:
-    """What the builder arguments decide, before any model exists.
-
-    Field names are the reference's `++model.<key>` names; the defaults are the reference's
-    values without post-processing (its config files plus its class defaults).
-    """
-
-    image_size: int = 1024
-    dynamic_multimask_via_stability: bool = False
-    dynamic_multimask_stability_delta: float = 0.05
-    dynamic_multimask_stability_thresh: float = 0.98
-    sigmoid_scale_for_mem_enc: float = 20.0
-    sigmoid_bias_for_mem_enc: float = -10.0
-    compile_image_encoder: bool = False
-    # video predictor only
-    binarize_mask_from_pts_for_mem_enc: bool = False
-    fill_hole_area: int = 0
-    non_overlap_masks: bool = False
-
-    def model_config(self, preset: SAM2Config) -> SAM2Config:
-        """`preset` with these settings (raises `ConfigError` on a bad image size)."""
-        thresh = self.dynamic_multimask_stability_thresh
-        return dataclasses.replace(
-            preset,
-            image_size=self.image_size,
-            dynamic_multimask_stability_delta=self.dynamic_multimask_stability_delta,
-            dynamic_multimask_stability_thresh=(
-                thresh if self.dynamic_multimask_via_stability else STABILITY_FALLBACK_OFF
-            ),
-            sigmoid_scale_for_mem_enc=self.sigmoid_scale_for_mem_enc,
-            sigmoid_bias_for_mem_enc=self.sigmoid_bias_for_mem_enc,
-        )
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered not in ("true", "false"):
-        raise ValueError(f"expected true or false, got {text!r}")
-    return lowered == "true"
-
-
-_Parser = Callable[[str], object]
-#: Overridable `model.<key>`s that have a masklet equivalent, with the parser of their value.
-_MODEL_OVERRIDES: dict[str, _Parser] = {
-    "image_size": int,
-    "sam_mask_decoder_extra_args.dynamic_multimask_via_stability": _parse_bool,
-    "sam_mask_decoder_extra_args.dynamic_multimask_stability_delta": float,
-    "sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh": float,
-    "sigmoid_scale_for_mem_enc": float,
-    "sigmoid_bias_for_mem_enc": float,
-    "compile_image_encoder": _parse_bool,
-}
-_VIDEO_OVERRIDES: dict[str, _Parser] = {
-    "binarize_mask_from_pts_for_mem_enc": _parse_bool,
-    "fill_hole_area": int,
-    "non_overlap_masks": _parse_bool,
-}
-
-
-def _split_override(override: str) -> tuple[str, str]:
-    """`"++model.image_size=512"` (or `+model...`, `model...`) -> `("image_size", "512")`."""
-    body = override.strip()
-    plus_signs = len(body) - len(body.lstrip("+"))
-    key, equals, value = body.lstrip("+").partition("=")
-    key = key.strip()
-    if plus_signs > 2 or not equals or not key.startswith("model."):
-        raise ConfigError(
-            f"cannot apply the Hydra override {override!r}: masklet understands "
-            f"'++<key>=<value>' for the keys {_supported_keys()}"
-        )
-    return key.removeprefix("model."), value.strip().strip("'\"")
-
-
-def _supported_keys() -> str:
-    return ", ".join(f"model.{key}" for key in (*_MODEL_OVERRIDES, *_VIDEO_OVERRIDES))
-
-
-def _apply_override(settings: BuildSettings, override: str, video: bool) -> None:
-    """Set the field an override names, or raise a `ConfigError` naming the override."""
-    if not isinstance(override, str):
-        raise ConfigError(f"Hydra overrides must be strings, got {override!r}")
-    key, text = _split_override(override)
-    parser = _MODEL_OVERRIDES.get(key) or _VIDEO_OVERRIDES.get(key)
-    if parser is None:
-        raise ConfigError(
-            f"the Hydra override {override!r} has no masklet equivalent; supported keys: "
-            f"{_supported_keys()}"
-        )
-    if key in _VIDEO_OVERRIDES and not video:
-        raise ConfigError(
-            f"the Hydra override {override!r} applies to the video predictor only "
-            "(build_sam2_video_predictor)"
-        )
-    try:
-        value = parser(text)
-    except ValueError as error:
-        raise ConfigError(f"bad value in the Hydra override {override!r}: {error}") from None
-    setattr(settings, key.rsplit(".", 1)[-1], value)
-
-
-def resolve_settings(
-    config_file: str,
-    hydra_overrides_extra: Sequence[str] = (),
-    apply_postprocessing: bool = True,
-    video: bool = False,
-) -> tuple[SAM2Config, BuildSettings]:
-    """The preset `config_file` names and the settings the reference's arguments give.
-
-    Overrides apply in the reference's order: the caller's, then the post-processing ones.
-    """
-    if isinstance(hydra_overrides_extra, str):
-        raise ConfigError(
-            f"hydra_overrides_extra must be a list of strings, got the string "
-            f"{hydra_overrides_extra!r}"
-        )
-    preset = get_config(config_file)
-    settings = BuildSettings(
-        image_size=preset.image_size,
-        sigmoid_scale_for_mem_enc=preset.sigmoid_scale_for_mem_enc,
-        sigmoid_bias_for_mem_enc=preset.sigmoid_bias_for_mem_enc,
-    )
-    extra: Sequence[str] = ()
-    if apply_postprocessing:
-        extra = VIDEO_POSTPROCESSING_OVERRIDES if video else POSTPROCESSING_OVERRIDES
-    for override in (*hydra_overrides_extra, *extra):
-        _apply_override(settings, override, video)
-    return preset, settings
 
 
 def _checked_device(device: str | torch.device) -> torch.device:
@@ -215,12 +74,19 @@ def _checked_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def _checkpoint_argument(
-    ckpt_path: str | Path | None, checkpoint: str | Path | None
+def _weights_file(
+    preset: str, ckpt_path: str | Path | None, checkpoint: str | Path | None, random_init: bool
 ) -> str | Path | None:
+    """The file to load: the checkpoint given, else a masklet preset's shipped weights
+    (checked against their manifest) unless `random_init`, else None (random init)."""
     if ckpt_path is not None and checkpoint is not None:
         raise TypeError("give the checkpoint once: ckpt_path (the reference's name) or checkpoint")
-    return ckpt_path if ckpt_path is not None else checkpoint
+    given = ckpt_path if ckpt_path is not None else checkpoint
+    if given is not None and random_init:
+        raise TypeError("random_init=True and a checkpoint: give one or the other")
+    if given is None and not random_init and has_shipped_weights(preset):
+        return shipped_checkpoint(preset)
+    return given
 
 
 def _check_mode(mode: str) -> None:
@@ -277,23 +143,27 @@ def build_sam2(
     *,
     checkpoint: str | Path | None = None,
     image_size: int | None = None,
+    random_init: bool = False,
 ) -> SAM2Model:
     """Build a SAM 2 model (the reference's `build_sam2` arguments and masklet's).
 
     Args:
-        config_file: a preset (`sam2_hiera_{t,s,b+,l}`, `sam2.1_hiera_{t,s,b+,l}`), an alias
-            (`sam2.1_hiera_tiny`, `facebook/sam2.1-hiera-tiny`) or a reference config name
-            (`configs/sam2.1/sam2.1_hiera_l.yaml`, `sam2_hiera_l.yaml`).
-        ckpt_path / checkpoint: path of an official `.pt` file, loaded strictly; None keeps
-            the random initialisation. Two names for one argument: give at most one.
+        config_file: a preset (`sam2_hiera_{t,s,b+,l}`, `sam2.1_hiera_{t,s,b+,l}`,
+            `masklet_nano`), an alias (`sam2.1_hiera_tiny`, `facebook/sam2.1-hiera-tiny`) or a
+            reference config name (`configs/sam2.1/sam2.1_hiera_l.yaml`, `sam2_hiera_l.yaml`).
+        ckpt_path / checkpoint: path of an official `.pt` file, loaded strictly. None: the
+            weights shipped in the package for `masklet_nano`, the random initialisation for
+            the official presets. Two names for one argument: give at most one.
         device: where to put the model (`"auto"`: cuda when available).
         mode: `"eval"` or `"train"` (the model's `nn.Module` mode).
         hydra_overrides_extra: reference overrides such as `"++model.image_size=512"`; those
             without a masklet equivalent raise `ConfigError`.
         apply_postprocessing: the decoder's dynamic multi-mask fallback (a single mask that is
             unstable is replaced by the best of the three); the reference's default.
-        image_size: side of the square model input (multiple of 32; official: 1024); when
-            given it takes precedence over an `image_size` override.
+        image_size: side of the square model input (multiple of 32; official: 1024,
+            `masklet_nano`: 256); when given it takes precedence over an `image_size` override.
+        random_init: keep the random initialisation even where the preset has shipped
+            weights (`masklet_nano`; tests, training from scratch); not with a checkpoint.
     """
     config, settings = _resolved_config(
         config_file, hydra_overrides_extra, apply_postprocessing, False, image_size
@@ -301,7 +171,8 @@ def build_sam2(
     _check_mode(mode)
     resolved = _checked_device(device)
     _warn_uncompiled(settings.compile_image_encoder, "compile_image_encoder=true")
-    return _make_model(config, _checkpoint_argument(ckpt_path, checkpoint), resolved, mode)
+    weights = _weights_file(config.name, ckpt_path, checkpoint, random_init)
+    return _make_model(config, weights, resolved, mode)
 
 
 def build_sam2_video_predictor(
@@ -315,6 +186,7 @@ def build_sam2_video_predictor(
     *,
     checkpoint: str | Path | None = None,
     image_size: int | None = None,
+    random_init: bool = False,
     fill_hole_area: int | None = None,
     non_overlap_masks: bool | None = None,
 ) -> SAM2VideoPredictor:
@@ -337,7 +209,8 @@ def build_sam2_video_predictor(
     resolved = _checked_device(device)
     what = "vos_optimized=True" if vos_optimized else "compile_image_encoder=true"
     _warn_uncompiled(vos_optimized or settings.compile_image_encoder, what)
-    model = _make_model(config, _checkpoint_argument(ckpt_path, checkpoint), resolved, mode)
+    weights = _weights_file(config.name, ckpt_path, checkpoint, random_init)
+    model = _make_model(config, weights, resolved, mode)
     return SAM2VideoPredictor(
         model,
         fill_hole_area=settings.fill_hole_area if fill_hole_area is None else fill_hole_area,
@@ -352,16 +225,17 @@ def build_sam2_video_predictor(
 
 
 def _pretrained_checkpoint(model_id: str) -> tuple[str, Path]:
-    """Preset name and cached file of an official checkpoint (downloaded on first use; a
-    one-line `CheckpointError` when that fails, e.g. offline)."""
-    entry = get_weights(model_id)
-    return entry.name, resolve_checkpoint(entry)
+    """Preset name and file of a shipped model (`masklet_nano`) or of an official checkpoint
+    (downloaded on first use; a one-line `CheckpointError` when that fails, e.g. offline)."""
+    preset = model_name(model_id)
+    return preset, resolve_checkpoint(preset)
 
 
 def build_sam2_hf(model_id: str, **kwargs: Any) -> SAM2Model:
     """`build_sam2` on the official checkpoint `model_id` names: a Hugging Face id such as
-    `"facebook/sam2.1-hiera-tiny"` or any name `masklet weights list` knows. The file comes
-    from masklet's weights cache, not from the Hugging Face hub."""
+    `"facebook/sam2.1-hiera-tiny"` or any name `masklet weights list` knows; or on the shipped
+    weights of `"masklet_nano"`. An official file comes from masklet's weights cache, not from
+    the Hugging Face hub."""
     preset, path = _pretrained_checkpoint(model_id)
     return build_sam2(preset, checkpoint=path, **kwargs)
 

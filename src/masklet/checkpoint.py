@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from masklet.config import PRESETS, HieraConfig
+from masklet.config import PRESETS, HieraConfig, get_config
 from masklet.errors import CheckpointError
+from masklet.model.sam2 import SAM2Model
 
 _LIST_LIMIT = 8
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip archive
@@ -141,6 +142,13 @@ def check_state_dict(model: nn.Module, state: Mapping[str, Tensor], preset: str)
     raise CheckpointError(
         f"checkpoint does not match preset {preset!r}{hint}: " + "; ".join(problems)
     )
+
+
+def check_preset_state_dict(state: Mapping[str, Tensor], preset: str) -> None:
+    """`check_state_dict` against a new model of `preset` (only its keys and shapes count)."""
+    with torch.device("meta"):  # shapes without memory or initialisation
+        model = SAM2Model(get_config(preset))
+    check_state_dict(model, state, preset)
 
 
 def load_checkpoint(model: nn.Module, path: str | Path, preset: str) -> None:

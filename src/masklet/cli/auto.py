@@ -14,15 +14,13 @@ from typing import Any
 
 import torch
 
-from masklet.build import build_sam2
-from masklet.cli.demo import DEFAULT_MODEL
+from masklet.cli.common import add_model_arguments, check_runtime_arguments, load_model
 from masklet.io.files import make_output_folder, write_json
 from masklet.io.image_folder import load_rgb_image
 from masklet.io.masks import write_ranked_masks
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.automatic import SAM2AutomaticMaskGenerator
-from masklet.runtime import autocast_for, resolve_device, resolve_dtype
-from masklet.weights import resolve_checkpoint
+from masklet.runtime import autocast_for
 
 #: Masks drawn on the overlay at most (largest first); all are written to files and JSON.
 MAX_OVERLAY_MASKS = 255
@@ -32,11 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("auto", help="segment everything in an image")
     parser.add_argument("image", type=Path, help="photo to segment")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--model", default=None, help=f"preset to use (default {DEFAULT_MODEL})")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="official .pt file")
-    parser.add_argument("--image-size", type=int, default=1024, help="model input side")
-    parser.add_argument("--dtype", default="auto", help="auto, float32 or bfloat16")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--points-per-side", type=int, default=32)
     parser.add_argument("--points-per-batch", type=int, default=64)
     parser.add_argument("--pred-iou-thresh", type=float, default=0.8)
@@ -52,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--use-m2m", action="store_true", help="one mask-to-mask refinement")
     parser.add_argument("--single-mask", action="store_true", help="one mask per point")
     parser.add_argument("--label-png", action="store_true", help="one label PNG, not per mask")
+    add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -75,17 +69,12 @@ def _generator_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    model_name = args.model or DEFAULT_MODEL
-    checkpoint = resolve_checkpoint(
-        model=None if args.checkpoint else model_name, checkpoint=args.checkpoint
-    )
+    check_runtime_arguments(args)
     image = load_rgb_image(args.image)
     make_output_folder(args.out)
-    device = resolve_device(args.device)
-    dtype = resolve_dtype(args.dtype, device)
-    model = build_sam2(model_name, checkpoint=checkpoint, image_size=args.image_size, device=device)
-    generator = SAM2AutomaticMaskGenerator(model, **_generator_options(args))
-    with torch.inference_mode(), autocast_for(device, dtype):
+    loaded = load_model(args)
+    generator = SAM2AutomaticMaskGenerator(loaded.model, **_generator_options(args))
+    with torch.inference_mode(), autocast_for(loaded.device, loaded.dtype):
         records = generator.generate(image)
     segmentations = [record["segmentation"] for record in records]
     files = write_ranked_masks(args.out, segmentations, label_png=args.label_png)
@@ -96,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     }
     save_overlay_png(args.out / "overlay.png", image, overlay, draw_ids=False)
     summary = {
-        "model": model_name,
-        "checkpoint": str(checkpoint),
-        "dtype": str(dtype),
+        "model": loaded.preset,
+        "checkpoint": str(loaded.checkpoint),
+        "model_image_size": loaded.image_size,
+        "dtype": str(loaded.dtype),
         "image_size": [int(image.shape[0]), int(image.shape[1])],
         "settings": _generator_options(args),
         "masks": [

@@ -1,7 +1,7 @@
 """`masklet bench ...`: benchmark tools, one sub-command each.
 
     masklet bench make-synthetic --out DIR --videos N --seed S [--photos DIR] [knobs]
-    masklet bench vos --dataset DIR (--model NAME | --checkpoint PATH) [--out DIR]  (bench_vos.py)
+    masklet bench vos --dataset DIR [--model NAME | --checkpoint PATH] [--out DIR]  (bench_vos.py)
 
 Further sub-commands (e.g. ``bench vos``) are added in ``register`` next to
 ``_register_make_synthetic``, each with its own ``handler``.

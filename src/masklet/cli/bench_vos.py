@@ -1,6 +1,6 @@
 """`masklet bench vos`: semi-supervised video object segmentation on a DAVIS-layout dataset.
 
-    masklet bench vos --dataset DIR (--model NAME | --checkpoint PATH) [--out DIR]
+    masklet bench vos --dataset DIR [--model NAME | --checkpoint PATH] [--out DIR]
                       [--sequences a,b] [--image-size N] [--dtype] [--device]
 
 For each sequence (`ImageSets/2017/val.txt` when present, else every annotated sequence), the
@@ -99,13 +99,13 @@ def peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-def _summary(loaded: LoadedModel, runs: list[SequenceRun], args: argparse.Namespace) -> dict:
+def _summary(loaded: LoadedModel, runs: list[SequenceRun]) -> dict:
     frames = sum(run.frames for run in runs)
     seconds = sum(run.seconds for run in runs)
     summary: dict[str, Any] = {
         "model": loaded.preset,
         "checkpoint": str(loaded.checkpoint),
-        "image_size": args.image_size,
+        "image_size": loaded.image_size,
         "device": str(loaded.device),
         "dtype": str(loaded.dtype).removeprefix("torch."),
         "sequences": [dataclasses.asdict(run) for run in runs],
@@ -143,7 +143,7 @@ def _benchmark(args: argparse.Namespace, names: list[str], out: Path) -> int:
             runs.append(track_sequence(predictor, args.dataset, name, pred_root))
     full = evaluate_davis(pred_root, args.dataset)
     result = dataclasses.replace(full, videos=tuple(v for v in full.videos if v.name in names))
-    summary = _summary(loaded, runs, args)
+    summary = _summary(loaded, runs)
     summary.update(j_and_f=result.j_and_f, j=result.j.mean, f=result.f.mean)
     print(format_table(result))
     print(_format_summary(summary, result))

@@ -1,7 +1,8 @@
 """`masklet demo`: segment a photo from one click and write the mask, an overlay and scores.
 
-Needs an official checkpoint: `--checkpoint PATH`, or `--model NAME` (downloaded on first use
-into the cache; offline this fails with one line saying how to get the file).
+Runs offline as installed: without `--model/--checkpoint` it uses an official checkpoint that is
+already in the cache, else `masklet_nano` with the weights shipped in the package, at the
+model's own input size (`masklet.cli.common`). The photo defaults to the bundled cat.
 """
 
 from __future__ import annotations
@@ -13,29 +14,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from masklet.build import build_sam2
+from masklet.cli.common import add_model_arguments, check_runtime_arguments, load_model
 from masklet.errors import InputError
 from masklet.io.files import make_output_folder, write_json
 from masklet.io.image_folder import load_rgb_image
 from masklet.io.masks import write_binary_png
 from masklet.io.video_writer import save_overlay_png
 from masklet.predictors.image import SAM2ImagePredictor
-from masklet.runtime import autocast_for, resolve_device, resolve_dtype
-from masklet.weights import resolve_checkpoint
-
-DEFAULT_MODEL = "sam2.1_hiera_t"
+from masklet.runtime import autocast_for
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="segment a sample photo from one click")
-    parser.add_argument("--model", default=None, help=f"preset to use (default {DEFAULT_MODEL})")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="official .pt file")
     parser.add_argument("--image", type=Path, default=None, help="photo (default: bundled cat)")
     parser.add_argument("--point", default=None, help="click X,Y in pixels (default: centre)")
     parser.add_argument("--out", type=Path, default=Path("masklet-demo"), help="output folder")
-    parser.add_argument("--dtype", default="auto", help="auto, float32 or bfloat16")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--image-size", type=int, default=1024, help="model input side")
+    add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -57,17 +51,12 @@ def _parse_point(text: str | None, image: np.ndarray) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    model_name = args.model or DEFAULT_MODEL
-    checkpoint = resolve_checkpoint(
-        model=None if args.checkpoint else model_name, checkpoint=args.checkpoint
-    )
+    check_runtime_arguments(args)
     image = _load_image(args.image)
     point = _parse_point(args.point, image)
-    device = resolve_device(args.device)
-    dtype = resolve_dtype(args.dtype, device)
-    model = build_sam2(model_name, checkpoint=checkpoint, image_size=args.image_size, device=device)
-    predictor = SAM2ImagePredictor(model)
-    with torch.inference_mode(), autocast_for(device, dtype):
+    loaded = load_model(args)
+    predictor = SAM2ImagePredictor(loaded.model)
+    with torch.inference_mode(), autocast_for(loaded.device, loaded.dtype):
         predictor.set_image(image)
         masks, scores, _ = predictor.predict(point_coords=point, point_labels=np.array([1]))
     best = int(np.argmax(scores))
@@ -75,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
     write_binary_png(args.out / "mask.png", masks[best])
     save_overlay_png(args.out / "overlay.png", image, {1: masks[best]})
     summary = {
-        "model": model_name,
-        "checkpoint": str(checkpoint),
-        "dtype": str(dtype),
+        "model": loaded.preset,
+        "checkpoint": str(loaded.checkpoint),
+        "image_size": loaded.image_size,
+        "dtype": str(loaded.dtype),
         "point": point[0].tolist(),
         "scores": [float(s) for s in scores],
         "best": best,

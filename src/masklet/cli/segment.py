@@ -124,7 +124,7 @@ def _write_outputs(
 
 def run(args: argparse.Namespace) -> int:
     """Handler of `masklet segment`."""
-    check_runtime_arguments(args)
+    choice = check_runtime_arguments(args)
     coords, labels = parse_points(args.point)
     box = parse_box(args.box)
     if coords is None and box is None and args.mask_in is None:
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         check_inside(box, image_hw, what="box corner")
     mask_input = None
     if args.mask_in is not None:
-        mask_input = mask_input_logits(args.mask_in, image.shape[:2], args.image_size)
+        mask_input = mask_input_logits(args.mask_in, image.shape[:2], choice.image_size)
     make_output_folder(args.out)
     loaded = load_model(args)
     predictor = SAM2ImagePredictor(loaded.model)

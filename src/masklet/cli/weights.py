@@ -1,13 +1,19 @@
-"""`masklet weights list | download NAME... | verify [NAME...]`: manage official checkpoints.
+"""`masklet weights list | download NAME... | verify [NAME...] | ship MODEL_PT ...`: manage
+official checkpoints and the weights shipped in the package.
 
 Names are preset names (`sam2.1_hiera_t`), file stems (`sam2.1_hiera_tiny`), file names or
 Hugging Face ids (`facebook/sam2.1-hiera-tiny`); `all` means every registry entry.
+
+`ship` turns a training run's `model.pt` into the package's `masklet_nano.pt` (float16) and
+its manifest `masklet_nano.json` (SHA-256, size, provenance); docs/weights.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from masklet import weights
@@ -37,6 +43,30 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     check = actions.add_parser("verify", help="check cached files' sizes and SHA-256 digests")
     check.add_argument("names", nargs="*", metavar="NAME", help="default: every cached file")
     check.set_defaults(handler=run_verify)
+    _register_ship(actions)
+
+
+def _register_ship(actions: argparse._SubParsersAction[Any]) -> None:
+    ship = actions.add_parser(
+        "ship",
+        help="make the package's shipped weights (float16 + manifest) from a model.pt",
+        description="Write the package's assets/<name>.pt (float16) and <name>.json "
+        "(SHA-256, size, provenance) from a float32 official-format file, e.g. a training "
+        "run's model.pt. Run it in the source checkout (editable install), then commit both.",
+    )
+    ship.add_argument("source", type=Path, help="official-format .pt file (float32)")
+    ship.add_argument(
+        "--name", default=weights.DEFAULT_SHIPPED_MODEL, help="shipped preset (default %(default)s)"
+    )
+    ship.add_argument("--steps", type=int, required=True, help="training steps (0: untrained)")
+    ship.add_argument("--train-hours", type=float, required=True, help="hours of training")
+    ship.add_argument("--config", required=True, help="the training config used")
+    ship.add_argument("--note", required=True, help="data, hardware, caveats (free text)")
+    ship.add_argument("--date", default=None, help="ISO date (default: today, UTC)")
+    ship.add_argument(
+        "--out-dir", type=Path, default=None, help="folder (default: the package's assets)"
+    )
+    ship.set_defaults(handler=run_ship)
 
 
 def _entries(names: Sequence[str]) -> list[weights.WeightsEntry]:
@@ -106,3 +136,24 @@ def run_verify(args: argparse.Namespace) -> int:
         else:
             print(f"ok     {entry.name}: size and SHA-256 match ({result.path})")
     return 1 if failures else 0
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    """Write the shipped weights and their manifest; print what was written."""
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    provenance = weights.Provenance(
+        steps=args.steps,
+        train_hours=args.train_hours,
+        config=args.config,
+        date=args.date or today,
+        note=args.note,
+    )
+    manifest = weights.write_shipped_weights(
+        args.source, provenance, name=args.name, folder=args.out_dir
+    )
+    folder = args.out_dir or weights.shipped.assets_dir()
+    print(
+        f"{manifest.name}: wrote {folder / manifest.file_name} ({manifest.bytes} bytes, "
+        f"{manifest.dtype}, SHA-256 {manifest.sha256}) and {manifest.name}.json"
+    )
+    return 0

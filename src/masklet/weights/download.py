@@ -26,6 +26,7 @@ from masklet.weights.cache import (
     verify,
 )
 from masklet.weights.registry import WeightsEntry, get_weights
+from masklet.weights.shipped import has_shipped_weights, shipped_checkpoint
 
 _CHUNK_BYTES = 1 << 20
 
@@ -190,7 +191,9 @@ def resolve_checkpoint(
     """The checkpoint file a command should load: `--checkpoint PATH`, else `--model NAME`.
 
     An explicit path must exist. A model name resolves to its cached official file, downloaded
-    on first use when `download_missing`; a cached file is checked for size and digest.
+    on first use when `download_missing`; a cached file is checked for size and digest. The
+    name of a shipped model (`masklet_nano`) resolves to the file in the package, checked
+    against its manifest.
     """
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
@@ -199,6 +202,8 @@ def resolve_checkpoint(
         return path
     if model is None:
         raise CheckpointError("no checkpoint given: pass a model name or a checkpoint path")
+    if isinstance(model, str) and has_shipped_weights(model):
+        return shipped_checkpoint(model)
     entry = get_weights(model)
     if cached_path(entry, cache_dir) is None:
         if not download_missing:
