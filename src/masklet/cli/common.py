@@ -110,7 +110,12 @@ def describe_default_model(preset: str, path: Path) -> str:
     """The line naming a model chosen by default and its weights `path`, e.g.
     `model: masklet_nano (shipped weights, sha256 1a2b3c4d…)`."""
     if has_shipped_weights(preset):
-        return f"model: {preset} (shipped weights, sha256 {read_manifest(preset).short_sha256}…)"
+        manifest = read_manifest(preset)
+        line = f"model: {preset} (shipped weights, sha256 {manifest.short_sha256}…)"
+        if manifest.provenance.steps == 0:
+            # Say so plainly: a newcomer must not take random masks for the model's quality.
+            line += "\nwarning: these shipped weights are an untrained placeholder; masks are noise"
+        return line
     return f"model: {preset} (official checkpoint in the cache: {path})"
 
 
