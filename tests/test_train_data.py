@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import torch
 from pycocotools import mask as coco_mask
 from torch.utils.data import DataLoader
 
+import masklet.train.data.synthetic as synthetic_data
 from masklet.bench.photos import PhotoLibrary
 from masklet.bench.synthetic import make_synthetic_dataset
 from masklet.errors import ConfigError, InputError
@@ -495,3 +497,35 @@ def test_reader_errors_name_the_files(tmp_path: Path) -> None:
         open_source("coco", str(annotation_file))
     with pytest.raises(InputError, match="no image has an object"):
         open_source("coco", str(annotation_file), image_folder=str(tmp_path))
+
+
+def test_synthetic_source_redraws_a_video_whose_objects_do_not_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = open_source("synthetic", str(PHOTOS), width=64, height=48, num_objects=2)
+    real = synthetic_data.make_synthetic_video
+    seeds: list[int] = []
+
+    def crowded_first_seed(library: Any, config: Any, seed: int, index: int) -> Any:
+        seeds.append(seed)
+        if seed == 0:
+            raise InputError(f"could not place all objects visibly in frame 0 of video {index}")
+        return real(library, config, seed, index)
+
+    monkeypatch.setattr(synthetic_data, "make_synthetic_video", crowded_first_seed)
+    first = source.video(3).read_frames(range(8))
+    np.testing.assert_array_equal(first, source.video(3).read_frames(range(8)))
+    assert seeds == [0, synthetic_data.RETRY_SEED_STRIDE] * 2
+
+
+def test_synthetic_source_names_the_knobs_when_no_seed_fits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = open_source("synthetic", str(PHOTOS), width=64, height=48, num_objects=2)
+
+    def never_fits(library: Any, config: Any, seed: int, index: int) -> Any:
+        raise InputError(f"could not place all objects visibly in frame 0 of video {index}")
+
+    monkeypatch.setattr(synthetic_data, "make_synthetic_video", never_fits)
+    with pytest.raises(InputError, match=r"video 5, nor with 4 other seeds.*num_objects=2"):
+        source.video(5)

@@ -22,11 +22,14 @@ import numpy as np
 from masklet.bench.config import SyntheticVideoConfig
 from masklet.bench.photos import PhotoLibrary
 from masklet.bench.synthetic import SyntheticVideo, make_synthetic_video
-from masklet.errors import ConfigError
+from masklet.errors import ConfigError, InputError
 from masklet.io.masks import labels_to_masks
 from masklet.train.data.video import AnnotatedVideo
 
 DEFAULT_NUM_VIDEOS = 1_000_000
+#: Seed streams tried for a video whose objects do not fit (see `SyntheticSource._render`).
+RENDER_RETRIES = 5
+RETRY_SEED_STRIDE = 1_000_003
 
 
 class SyntheticClipVideo(AnnotatedVideo):
@@ -118,5 +121,22 @@ class SyntheticSource:
         """Render video `index` (about 30-90 ms at 256x144, 8 frames)."""
         if not 0 <= index < self.num_videos:
             raise IndexError(f"synthetic video {index} out of range 0..{self.num_videos - 1}")
-        rendered = make_synthetic_video(self.library, self.config, self.seed, index)
-        return SyntheticClipVideo(rendered)
+        return SyntheticClipVideo(self._render(index))
+
+    def _render(self, index: int) -> SyntheticVideo:
+        """Video `index`; when its draws cannot place every object visibly (crowded, large
+        objects), the same index is drawn again from the next seed streams, so that a training
+        run never stops on one unlucky video and stays deterministic."""
+        failure = ""
+        for retry in range(RENDER_RETRIES):
+            try:
+                return make_synthetic_video(
+                    self.library, self.config, self.seed + retry * RETRY_SEED_STRIDE, index
+                )
+            except InputError as error:
+                failure = str(error)
+        raise InputError(
+            f"{failure}, nor with {RENDER_RETRIES - 1} other seeds: fewer or smaller objects "
+            f"(num_objects={self.config.num_objects}, object_size={self.config.object_size}) "
+            f"fit in {self.config.width}x{self.config.height} frames"
+        )
