@@ -195,3 +195,13 @@ def test_image_predictor_exposes_high_res_features(model: SAM2Model) -> None:
     assert stride4.shape[0] == stride8.shape[0] == 1
     assert stride4.shape[-2:] == (size // 4, size // 4)
     assert stride8.shape[-2:] == (size // 8, size // 8)
+
+
+def test_a_model_built_under_inference_mode_encodes_images() -> None:
+    # Its parameters are inference tensors, without the version counter the position
+    # embedding's cache is keyed on.
+    with torch.inference_mode():
+        model = SAM2Model(TINY).eval()
+        first = model.encode_image(torch.zeros(1, 3, TINY.image_size, TINY.image_size))
+        again = model.encode_image(torch.zeros(1, 3, TINY.image_size, TINY.image_size))
+    torch.testing.assert_close(first.image_embedding, again.image_embedding)

@@ -173,8 +173,9 @@ class Hiera(nn.Module):
     def position_embedding(self, height: int, width: int) -> Tensor:
         """Background embedding resized (bicubic) to the grid plus the tiled window embedding,
         `(1, H, W, C)`. Cached while gradients are off, keyed on the parameters' versions so
-        loading new weights invalidates it."""
-        if torch.is_grad_enabled():
+        loading new weights invalidates it (parameters made under `torch.inference_mode` have
+        no version counter: never cached)."""
+        if torch.is_grad_enabled() or self.pos_embed.is_inference():
             return self._compute_position_embedding(height, width)
         key = (
             height,

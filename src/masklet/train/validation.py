@@ -43,14 +43,14 @@ def make_validation_videos(
     return [make_synthetic_video(library, config, VALIDATION_SEED, i) for i in range(count)]
 
 
-def _object_masks(video: SyntheticVideo) -> dict[int, list[np.ndarray]]:
+def object_masks(video: SyntheticVideo) -> dict[int, list[np.ndarray]]:
     ids = sorted(int(v) for v in np.unique(video.labels[0]) if v != 0)
     return {obj_id: [labels == obj_id for labels in video.labels] for obj_id in ids}
 
 
 def track_video(model: SAM2Model, video: SyntheticVideo) -> dict[int, list[np.ndarray]]:
     """Masks `{obj_id: T x (H, W) bool}` tracked from the true masks of frame 0."""
-    truth = _object_masks(video)
+    truth = object_masks(video)
     session = VideoSession(model, ArraySource(list(video.frames)), SessionOptions())
     size = model.image_size
     for obj_id, masks in truth.items():
@@ -86,7 +86,7 @@ def validate(model: SAM2Model, videos: Sequence[SyntheticVideo]) -> ValidationRe
     try:
         with torch.inference_mode():
             for video in videos:
-                scores += score_video(track_video(model, video), _object_masks(video))
+                scores += score_video(track_video(model, video), object_masks(video))
     finally:
         model.train(was_training)
     j = float(np.mean([s[0] for s in scores])) if scores else float("nan")
