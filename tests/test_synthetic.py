@@ -175,3 +175,14 @@ def test_cli_make_synthetic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     bad = ["bench", "make-synthetic", "--out", str(tmp_path / "e"), "--photos", str(empty)]
     assert masklet.cli.main(bad) == 2
     assert "fetch-samples.sh" in capsys.readouterr().err
+
+
+def test_leading_frames_are_the_full_videos_first_frames() -> None:
+    library = PhotoLibrary.from_folder(PHOTOS)
+    full = make_synthetic_video(library, SMALL, 3, 1)
+    prefix = make_synthetic_video(library, SMALL, 3, 1, leading_frames=2)
+    assert len(prefix.frames) == len(prefix.labels) == 2 and prefix.unoccluded_areas.shape[0] == 2
+    for t in range(2):
+        np.testing.assert_array_equal(prefix.frames[t], full.frames[t])
+        np.testing.assert_array_equal(prefix.labels[t], full.labels[t])
+    np.testing.assert_array_equal(prefix.unoccluded_areas, full.unoccluded_areas[:2])

@@ -506,11 +506,11 @@ def test_synthetic_source_redraws_a_video_whose_objects_do_not_fit(
     real = synthetic_data.make_synthetic_video
     seeds: list[int] = []
 
-    def crowded_first_seed(library: Any, config: Any, seed: int, index: int) -> Any:
+    def crowded_first_seed(library: Any, config: Any, seed: int, index: int, **kw: Any) -> Any:
         seeds.append(seed)
         if seed == 0:
             raise InputError(f"could not place all objects visibly in frame 0 of video {index}")
-        return real(library, config, seed, index)
+        return real(library, config, seed, index, **kw)
 
     monkeypatch.setattr(synthetic_data, "make_synthetic_video", crowded_first_seed)
     first = source.video(3).read_frames(range(8))
@@ -523,9 +523,19 @@ def test_synthetic_source_names_the_knobs_when_no_seed_fits(
 ) -> None:
     source = open_source("synthetic", str(PHOTOS), width=64, height=48, num_objects=2)
 
-    def never_fits(library: Any, config: Any, seed: int, index: int) -> Any:
+    def never_fits(library: Any, config: Any, seed: int, index: int, **kw: Any) -> Any:
         raise InputError(f"could not place all objects visibly in frame 0 of video {index}")
 
     monkeypatch.setattr(synthetic_data, "make_synthetic_video", never_fits)
     with pytest.raises(InputError, match=r"video 5, nor with 4 other seeds.*num_objects=2"):
         source.video(5)
+
+
+def test_synthetic_image_source_renders_only_the_first_frame() -> None:
+    images = open_source("synthetic", str(PHOTOS), width=64, height=48, images=True)
+    videos = open_source("synthetic", str(PHOTOS), width=64, height=48)
+    image, video = images.video(0), videos.video(0)
+    assert image.num_frames == 1 and video.num_frames == 8
+    # Video 0's first draw places every object: the image is the video's first frame.
+    np.testing.assert_array_equal(image.read_frames([0]), video.read_frames([0]))
+    np.testing.assert_array_equal(image.read_frames([0]), images.video(0).read_frames([0]))

@@ -149,14 +149,17 @@ def _render(
     camera: CameraPath,
     plans: list[ObjectPlan],
     rng: np.random.Generator,
+    leading_frames: int | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Render all frames; returns frames, label maps and unoccluded areas (T x N)."""
+    """Render the first ``leading_frames`` frames (None: all); returns frames, label maps and
+    unoccluded areas (T x N)."""
     size = (config.width, config.height)
     num_labels = max(plan.label for plan in plans)
-    areas = np.zeros((config.num_frames, num_labels), dtype=np.int64)
+    count = config.num_frames if leading_frames is None else min(leading_frames, config.num_frames)
+    areas = np.zeros((count, num_labels), dtype=np.int64)
     frequency, phase = rng.uniform(0.5, 1.0), rng.uniform(0, 2 * math.pi)
     frames, labels = [], []
-    for t in range(config.num_frames):
+    for t in range(count):
         u = t / (config.num_frames - 1)
         background = render_background(photo, camera.window(u), size)
         layers = [(warp_sprite(plan.sprite, plan.track.at(u), size), plan.label) for plan in plans]
@@ -185,8 +188,14 @@ def make_synthetic_video(
     seed: int,
     index: int,
     cache: _PhotoCache | None = None,
+    leading_frames: int | None = None,
 ) -> SyntheticVideo:
-    """Render video ``index`` of dataset ``seed`` (deterministic in both)."""
+    """Render video ``index`` of dataset ``seed`` (deterministic in both).
+
+    ``leading_frames``: render only the first this many frames (e.g. 1 for a multi-object
+    image). They are the full video's when its first draw places every object; after a
+    redraw they come from another (equally valid, deterministic) draw, since the skipped
+    frames' noise is not drawn."""
     cache = cache or _PhotoCache(library)
     rng = np.random.default_rng([seed, index])
     max_side = round(
@@ -200,7 +209,7 @@ def make_synthetic_video(
         )
         sprites, base_scale = _make_sprites(cache, config, background, rng)
         plans = _plan_objects(config, sprites, base_scale, rng)
-        frames, labels, areas = _render(config, photo, camera, plans, rng)
+        frames, labels, areas = _render(config, photo, camera, plans, rng, leading_frames)
         if _first_frame_ok(labels[0], areas[0]):
             sources = {
                 "background": background.name,

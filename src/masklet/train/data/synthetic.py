@@ -4,7 +4,7 @@ Video `i` of a `SyntheticSource` is `make_synthetic_video(library, config, seed,
 depends only on `(seed, i)`, the knobs and the photos of the chosen split. Training uses the
 "train" part of the photo folder (`PhotoLibrary.split`), validation the "eval" part, so that
 validation videos never show a training photo. With `images=True` the source is an image
-dataset: every clip is one frame of such a video (a multi-object image).
+dataset: every clip is the first frame of such a video (a multi-object image).
 
 Masks come from the exact label maps (labels 1..N = the annotated objects; look-alike
 distractors are unannotated background).
@@ -70,7 +70,8 @@ class SyntheticSource:
         num_objects: annotated objects per video (>= 2).
         num_videos: length of the source (videos are rendered when opened, so any size).
         seed: dataset seed; video i is rendered from `(seed, i)`.
-        images: an image dataset: each clip is one frame of a video.
+        images: an image dataset: each clip is the first frame of a video (only that frame
+            is rendered; every annotated object shows at least half of itself there).
         name: dataset name used in clip names.
         knobs: further `SyntheticVideoConfig` fields (`num_distractors`, `noise_std`, ...).
     Raises:
@@ -131,7 +132,11 @@ class SyntheticSource:
         for retry in range(RENDER_RETRIES):
             try:
                 return make_synthetic_video(
-                    self.library, self.config, self.seed + retry * RETRY_SEED_STRIDE, index
+                    self.library,
+                    self.config,
+                    self.seed + retry * RETRY_SEED_STRIDE,
+                    index,
+                    leading_frames=1 if self.images_only else None,
                 )
             except InputError as error:
                 failure = str(error)
