@@ -12,6 +12,7 @@ import sys
 import types
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -246,3 +247,42 @@ def build_oracle_video_predictor(
     for name, tensor in image_state.items():
         assert torch.equal(video_state[name], tensor), f"oracle weights differ at {name}"
     return predictor
+
+
+def shipped_state_dict(name: str = "masklet_nano") -> dict[str, Tensor]:
+    """The shipped weights of `name` (checked against their manifest), as float32."""
+    from masklet.weights.shipped import shipped_checkpoint
+
+    state = torch.load(shipped_checkpoint(name), map_location="cpu", weights_only=True)["model"]
+    return {key: value.float() for key, value in state.items()}
+
+
+def shipped_is_trained(name: str = "masklet_nano") -> bool:
+    """Whether the shipped weights are trained (their manifest records training steps)."""
+    from masklet.weights.shipped import read_manifest
+
+    return read_manifest(name).provenance.steps > 0
+
+
+def build_oracle_with_shipped_weights(name: str = "masklet_nano", video: bool = False) -> Any:
+    """The reference model (or video predictor, hole filling off) built from its own config
+    plus `reference_build_arguments`, with masklet's shipped weights loaded strictly."""
+    install_torchvision_stand_in()
+    from sam2.build_sam import build_sam2, build_sam2_video_predictor
+
+    from masklet.config import get_config
+    from masklet.reference_config import reference_build_arguments
+
+    config_file, overrides = reference_build_arguments(get_config(name))
+    if video:
+        model = build_sam2_video_predictor(
+            config_file,
+            None,
+            device="cpu",
+            hydra_overrides_extra=[*overrides, "++model.fill_hole_area=0"],
+        )
+        model.fill_hole_area = 0
+    else:
+        model = build_sam2(config_file, None, device="cpu", hydra_overrides_extra=overrides)
+    model.load_state_dict(shipped_state_dict(name), strict=True)
+    return model.eval()

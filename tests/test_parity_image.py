@@ -143,3 +143,28 @@ def test_normalized_coordinates(pair: Pair) -> None:
     pair.compare(
         point_coords=np.array([[0.5, 0.5]]), point_labels=np.array([1]), normalize_coords=False
     )
+
+
+def test_shipped_nano_weights_match_reference(photo: np.ndarray) -> None:
+    """masklet_nano's shipped weights, loaded into the reference built from its own config
+    plus `reference_build_arguments`, give the same masks as masklet: clicks, box, mask input.
+    Once the shipped weights are trained their masks must also be non-trivial."""
+    from oracle import build_oracle_with_shipped_weights, shipped_is_trained
+
+    ours = masklet.SAM2ImagePredictor(masklet.build_sam2("masklet_nano"))
+    theirs = oracle_image_predictor(build_oracle_with_shipped_weights())
+    ours.set_image(photo)
+    theirs.set_image(photo)  # type: ignore[attr-defined]
+    prompts: list[dict[str, object]] = [
+        dict(point_coords=np.array([[120.0, 90.0]]), point_labels=np.array([1])),
+        dict(point_coords=np.array([[120.0, 90.0], [30.0, 30.0]]), point_labels=np.array([1, 0])),
+        dict(box=np.array([70.0, 50.0, 170.0, 130.0]), multimask_output=False),
+    ]
+    for prompt in prompts:
+        mine = ours.predict(**prompt, return_logits=True)  # type: ignore[arg-type]
+        reference = theirs.predict(**prompt, return_logits=True)  # type: ignore[attr-defined]
+        for name, a, b in zip(("masks", "iou", "low_res"), mine, reference):
+            assert a.shape == b.shape, name
+            assert float(np.abs(a - b).max()) <= TOLERANCE, (name, float(np.abs(a - b).max()))
+        if shipped_is_trained():
+            assert_non_trivial(reference[0])

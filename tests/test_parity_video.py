@@ -649,3 +649,28 @@ def test_limited_conditioning_frames(checkpoint_dir: Path, video_folder: Path) -
     model = pair.ours.model
     model.config = replace(model.config, max_cond_frames_in_attn=2)
     pair.check(three_prompted_frames_two_attended)
+
+
+class ShippedPair(Pair):
+    """masklet and the reference video predictors on masklet_nano's shipped weights."""
+
+    def __init__(self, video: Path) -> None:
+        from oracle import build_oracle_with_shipped_weights
+
+        self.video = str(video)
+        self.theirs = build_oracle_with_shipped_weights(video=True)
+        self.ours = masklet.build_sam2_video_predictor("masklet_nano", fill_hole_area=0)
+
+
+def test_shipped_nano_weights_track_like_the_reference(video_folder: Path) -> None:
+    """Two clicked objects tracked forward with the shipped masklet_nano weights; masks are
+    checked for triviality once the shipped weights are trained."""
+    from oracle import shipped_is_trained
+
+    pair = ShippedPair(video_folder)
+    theirs = pair.run_theirs(two_clicked_objects_tracked_forward)
+    ours = pair.run_ours(two_clicked_objects_tracked_forward)
+    problems = compare_steps(ours, theirs)
+    if shipped_is_trained():
+        problems += triviality_problems(theirs)
+    assert not problems, max_diffs(ours, theirs) + "\n" + "\n".join(problems[:25])
