@@ -108,3 +108,19 @@ def test_bad_input_exits_2_with_one_line(
         assert masklet.cli.main(["segment", *model, *args]) == 2, args
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and err.startswith("masklet: error: ") and message in err, err
+
+
+def test_an_unnamed_checkpoint_is_identified_by_its_weights(tmp_path: Path) -> None:
+    import torch
+
+    from masklet.cli.common import UNNAMED_CHECKPOINT_PRESET, model_preset
+    from masklet.config import get_config
+    from masklet.model.sam2 import SAM2Model
+
+    trained = tmp_path / "model.pt"  # what `masklet train` writes
+    torch.save({"model": SAM2Model(get_config("masklet_nano")).state_dict()}, trained)
+    assert model_preset(None, trained) == "masklet_nano"
+    assert model_preset("sam2.1_hiera_s", trained) == "sam2.1_hiera_s"
+    unknown = tmp_path / "other.pt"
+    torch.save({"model": {"some.weight": torch.zeros(2)}}, unknown)
+    assert model_preset(None, unknown) == UNNAMED_CHECKPOINT_PRESET

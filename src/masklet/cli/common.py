@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from masklet.build import build_sam2
+from masklet.checkpoint import identify_preset, read_state_dict
 from masklet.config import get_config
 from masklet.errors import CheckpointError, ConfigError, InputError
 from masklet.model.sam2 import SAM2Model
@@ -80,15 +81,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_preset(model: str | None, checkpoint: Path | None) -> str:
     """The preset to build: `--model`, else the preset the checkpoint file is named after
-    (`sam2.1_hiera_small.pt` -> `sam2.1_hiera_s`; any other name: `sam2.1_hiera_t`), else
-    the default (`masklet.weights.default_model`)."""
+    (`sam2.1_hiera_small.pt` -> `sam2.1_hiera_s`), else the one its weights' shapes identify
+    (a training run's `model.pt`; `masklet.checkpoint.identify_preset`; unidentified:
+    `sam2.1_hiera_t`), else the default (`masklet.weights.default_model`)."""
     if model is not None:
         return model_name(model)
     if checkpoint is not None:
         try:
             return model_name(checkpoint.name)
         except ConfigError:
-            return UNNAMED_CHECKPOINT_PRESET
+            return identify_preset(read_state_dict(checkpoint)) or UNNAMED_CHECKPOINT_PRESET
     return default_model()
 
 
