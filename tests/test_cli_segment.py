@@ -110,16 +110,24 @@ def test_bad_input_exits_2_with_one_line(
         assert "\n" not in err and err.startswith("masklet: error: ") and message in err, err
 
 
-def test_an_unnamed_checkpoint_is_identified_by_its_weights(tmp_path: Path) -> None:
+def test_an_unnamed_checkpoint_is_identified_by_its_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torch
 
+    import masklet.cli.common as common
     from masklet.cli.common import UNNAMED_CHECKPOINT_PRESET, model_preset
     from masklet.config import get_config
     from masklet.model.sam2 import SAM2Model
 
     trained = tmp_path / "model.pt"  # what `masklet train` writes
     torch.save({"model": SAM2Model(get_config("masklet_nano")).state_dict()}, trained)
+    reads: list[Path] = []
+    read = common.read_state_dict
+    monkeypatch.setattr(common, "read_state_dict", lambda path: reads.append(path) or read(path))
     assert model_preset(None, trained) == "masklet_nano"
+    assert model_preset(None, trained) == "masklet_nano"  # checked early, then while loading
+    assert reads == [trained.resolve()]
     assert model_preset("sam2.1_hiera_s", trained) == "sam2.1_hiera_s"
     unknown = tmp_path / "other.pt"
     torch.save({"model": {"some.weight": torch.zeros(2)}}, unknown)

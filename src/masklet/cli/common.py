@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -90,8 +91,16 @@ def model_preset(model: str | None, checkpoint: Path | None) -> str:
         try:
             return model_name(checkpoint.name)
         except ConfigError:
-            return identify_preset(read_state_dict(checkpoint)) or UNNAMED_CHECKPOINT_PRESET
+            modified = checkpoint.stat().st_mtime_ns
+            return _preset_of_weights(checkpoint.resolve(), modified) or UNNAMED_CHECKPOINT_PRESET
     return default_model()
+
+
+@lru_cache(maxsize=4)
+def _preset_of_weights(path: Path, modified_ns: int) -> str | None:
+    # Cached: commands check their options before loading and again while loading; a
+    # checkpoint is read for its shapes once (keyed on its modification time).
+    return identify_preset(read_state_dict(path))
 
 
 def check_runtime_arguments(args: argparse.Namespace) -> ModelChoice:
