@@ -25,7 +25,6 @@ training run's model, `--quick` for a smoke run, `--json FILE` to keep the figur
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import time
@@ -38,12 +37,20 @@ import torch
 
 from masklet.bench import PhotoLibrary, SyntheticVideo, SyntheticVideoConfig, make_synthetic_video
 from masklet.build import build_sam2
+from masklet.eval.metrics import region_similarity
 from masklet.io import ArraySource
 from masklet.model.sam2 import SAM2Model
 from masklet.predictors.image import SAM2ImagePredictor
 from masklet.session import MaskPrompt, PointPrompt, SessionOptions, VideoSession
-from masklet.train.prompts import farthest_from_boundary
-from masklet.train.validation import object_masks, score_video
+from masklet.train.prompts import sample_click
+from masklet.train.validation import (
+    Tracks,
+    object_masks,
+    prompt_with_masks,
+    resized_mask,
+    score_video,
+    track_video,
+)
 
 #: Seeds of the benchmark's videos and images (distinct from training's and validation's).
 VIDEO_SEED = 910_001
@@ -60,9 +67,6 @@ TARGETS = {
     "absent_recall": 0.90,
 }
 
-Tracks = dict[int, list[np.ndarray]]
-Scores = dict[int, list[float]]
-
 
 def held_out_videos(count: int, num_frames: int, seed: int) -> list[SyntheticVideo]:
     """`count` videos of the evaluation photo split at the generator's default difficulty."""
@@ -72,64 +76,25 @@ def held_out_videos(count: int, num_frames: int, seed: int) -> list[SyntheticVid
 
 
 def centre_click(mask: np.ndarray) -> tuple[float, float]:
-    """xy of the pixel of `mask (H, W)` farthest from its boundary."""
-    _, flat = farthest_from_boundary(torch.from_numpy(mask)[None])
-    y, x = divmod(int(flat[0]), mask.shape[1])
-    return float(x), float(y)
-
-
-def resized_mask(mask: np.ndarray, size: int) -> torch.Tensor:
-    """`(H, W)` bool -> `(1, 1, size, size)` float 0/1 (nearest)."""
-    tensor = torch.from_numpy(mask).float()[None, None]
-    return (
-        torch.nn.functional.interpolate(tensor, size=(size, size), mode="nearest") > 0.5
-    ).float()
-
-
-def prompt_with_masks(session: VideoSession, truth: Tracks, size: int) -> None:
-    for obj_id, masks in truth.items():
-        session.add_mask(0, obj_id, MaskPrompt(resized_mask(masks[0], size)))
+    """xy of the pixel of `mask (H, W)` farthest from its boundary (the evaluation click)."""
+    coords, _ = sample_click(torch.from_numpy(mask)[None], None, np.random.default_rng(0), "center")
+    return float(coords[0, 0, 0]), float(coords[0, 0, 1])
 
 
 def prompt_with_clicks(session: VideoSession, truth: Tracks, size: int) -> None:
     for obj_id, masks in truth.items():
         height, width = masks[0].shape
         x, y = centre_click(masks[0])
-        # Click at the pixel's centre, in model-input pixels (the session's frame).
-        coords = torch.tensor([[[(x + 0.5) * size / width, (y + 0.5) * size / height]]])
+        # In model-input pixels (the session's frame).
+        coords = torch.tensor([[[x * size / width, y * size / height]]])
         session.add_points(0, obj_id, PointPrompt(coords, torch.ones(1, 1, dtype=torch.int32)))
-
-
-def track(
-    model: SAM2Model,
-    video: SyntheticVideo,
-    prompt: Callable[[VideoSession, Tracks, int], None],
-    prompted_frame_only: bool = False,
-) -> tuple[Tracks, Scores]:
-    """Masks `{obj_id: T x (H, W)}` and object score logits `{obj_id: T}` (frame 0: +inf)."""
-    truth = object_masks(video)
-    session = VideoSession(model, ArraySource(list(video.frames)), SessionOptions())
-    if prompted_frame_only:
-        rule = session.engine.memory_rule
-        session.engine.memory_rule = dataclasses.replace(rule, num_maskmem=1, max_object_pointers=1)
-    prompt(session, truth, model.image_size)
-    masks: Tracks = {obj_id: [] for obj_id in truth}
-    scores: Scores = {obj_id: [] for obj_id in truth}
-    for frame_idx in range(len(video.frames)):
-        result = session.step(frame_idx)
-        for row, obj_id in enumerate(result.obj_ids):
-            masks[obj_id].append(result.masks[row, 0].cpu().numpy())
-            output = session.existing_object(obj_id).store.tracked.get(frame_idx)
-            score = float("inf") if output is None else float(output.object_score_logits)
-            scores[obj_id].append(score)
-    return masks, scores
 
 
 def mean_j_and_f(model: SAM2Model, videos: list[SyntheticVideo], **options: Any) -> float:
     results = []
     for video in videos:
-        masks, _ = track(model, video, **options)
-        results += [(j + f) / 2 for j, f in score_video(masks, object_masks(video))]
+        tracked = track_video(model, video, **options)
+        results += [(j + f) / 2 for j, f in score_video(tracked.masks, object_masks(video))]
     return float(np.mean(results))
 
 
@@ -140,12 +105,12 @@ def absent_flags(model: SAM2Model, videos: list[SyntheticVideo]) -> dict[str, fl
     results = []
     for video in videos:
         truth = object_masks(video)
-        masks, scores = track(model, video, prompt_with_masks)
-        results += [(j + f) / 2 for j, f in score_video(masks, truth)]
+        tracked = track_video(model, video)
+        results += [(j + f) / 2 for j, f in score_video(tracked.masks, truth)]
         for obj_id, true_masks in truth.items():
             for frame_idx in range(1, len(true_masks)):
                 is_hidden = not true_masks[frame_idx].any()
-                is_flagged = scores[obj_id][frame_idx] <= 0
+                is_flagged = tracked.object_scores[obj_id][frame_idx] <= 0
                 hidden += is_hidden
                 flagged += is_flagged
                 flagged_and_hidden += is_hidden and is_flagged
@@ -166,26 +131,21 @@ def image_scores(model: SAM2Model, count: int) -> dict[str, float]:
         for mask in (m[0] for m in object_masks(video).values()):
             x, y = centre_click(mask)
             masks, scores, _ = predictor.predict(
-                point_coords=np.array([[x + 0.5, y + 0.5]]), point_labels=np.array([1])
+                point_coords=np.array([[x, y]]), point_labels=np.array([1])
             )
-            ious = [iou(candidate, mask) for candidate in masks.astype(bool)]
+            ious = [region_similarity(candidate, mask) for candidate in masks.astype(bool)]
             click_ious.append(ious[int(np.argmax(scores))])
             best_first.append(float(np.argmax(scores) == np.argmax(ious)))
             rows, cols = np.nonzero(mask)
             box = np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=float)
             boxed, _, _ = predictor.predict(box=box, multimask_output=False)
-            box_ious.append(iou(boxed[0].astype(bool), mask))
+            box_ious.append(region_similarity(boxed[0].astype(bool), mask))
     return {
         "image_click_miou": float(np.mean(click_ious)),
         "image_box_miou": float(np.mean(box_ious)),
         "iou_head_best_first": float(np.mean(best_first)),
         "image_objects": float(len(click_ious)),
     }
-
-
-def iou(predicted: np.ndarray, truth: np.ndarray) -> float:
-    union = np.count_nonzero(predicted | truth)
-    return np.count_nonzero(predicted & truth) / union if union else 1.0
 
 
 def median_seconds(run: Callable[[], object], repeats: int) -> float:

@@ -9,8 +9,8 @@ every frame but the first and the last (semi-supervised VOS, DESIGN §6).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -48,21 +48,60 @@ def object_masks(video: SyntheticVideo) -> dict[int, list[np.ndarray]]:
     return {obj_id: [labels == obj_id for labels in video.labels] for obj_id in ids}
 
 
-def track_video(model: SAM2Model, video: SyntheticVideo) -> dict[int, list[np.ndarray]]:
-    """Masks `{obj_id: T x (H, W) bool}` tracked from the true masks of frame 0."""
+def resized_mask(mask: np.ndarray, size: int) -> torch.Tensor:
+    """A mask prompt at the model's input size: `(H, W)` bool -> `(1, 1, size, size)` float
+    0/1 (nearest)."""
+    tensor = torch.from_numpy(mask).float()[None, None]
+    resized = torch.nn.functional.interpolate(tensor, size=(size, size), mode="nearest")
+    return (resized > 0.5).float()
+
+
+Tracks = dict[int, list[np.ndarray]]
+#: Prompts the objects of a video on frame 0: `(session, true masks, model input size)`.
+Prompter = Callable[[VideoSession, Tracks, int], None]
+
+
+def prompt_with_masks(session: VideoSession, truth: Tracks, size: int) -> None:
+    """Each object gets its true mask of frame 0."""
+    for obj_id, masks in truth.items():
+        session.add_mask(0, obj_id, MaskPrompt(resized_mask(masks[0], size).to(session.device)))
+
+
+@dataclass(frozen=True)
+class TrackedVideo:
+    """What tracking a video gave: `masks {obj_id: T x (H, W) bool}` and the object score
+    logits `{obj_id: T}` of the tracked frames (+inf on prompted frames)."""
+
+    masks: Tracks
+    object_scores: dict[int, list[float]]
+
+
+def track_video(
+    model: SAM2Model,
+    video: SyntheticVideo,
+    prompt: Prompter = prompt_with_masks,
+    prompted_frame_only: bool = False,
+) -> TrackedVideo:
+    """Prompt the objects of frame 0 with `prompt` and track them through the video.
+
+    `prompted_frame_only`: memory attention gets only the prompted frame (no tracked frames'
+    memories or object pointers), to measure what memory is worth."""
     truth = object_masks(video)
     session = VideoSession(model, ArraySource(list(video.frames)), SessionOptions())
-    size = model.image_size
-    for obj_id, masks in truth.items():
-        mask = torch.from_numpy(masks[0]).float()[None, None]
-        resized = torch.nn.functional.interpolate(mask, size=(size, size), mode="nearest")
-        session.add_mask(0, obj_id, MaskPrompt((resized > 0.5).float().to(session.device)))
-    predicted: dict[int, list[np.ndarray]] = {obj_id: [] for obj_id in truth}
+    if prompted_frame_only:
+        rule = session.engine.memory_rule
+        session.engine.memory_rule = replace(rule, num_maskmem=1, max_object_pointers=1)
+    prompt(session, truth, model.image_size)
+    masks: Tracks = {obj_id: [] for obj_id in truth}
+    scores: dict[int, list[float]] = {obj_id: [] for obj_id in truth}
     for frame_idx in range(len(video.frames)):
         result = session.step(frame_idx)
         for row, obj_id in enumerate(result.obj_ids):
-            predicted[obj_id].append(result.masks[row, 0].cpu().numpy())
-    return predicted
+            masks[obj_id].append(result.masks[row, 0].cpu().numpy())
+            output = session.existing_object(obj_id).store.tracked.get(frame_idx)
+            score = float("inf") if output is None else float(output.object_score_logits)
+            scores[obj_id].append(score)
+    return TrackedVideo(masks, scores)
 
 
 def score_video(
@@ -86,7 +125,7 @@ def validate(model: SAM2Model, videos: Sequence[SyntheticVideo]) -> ValidationRe
     try:
         with torch.inference_mode():
             for video in videos:
-                scores += score_video(track_video(model, video), object_masks(video))
+                scores += score_video(track_video(model, video).masks, object_masks(video))
     finally:
         model.train(was_training)
     j = float(np.mean([s[0] for s in scores])) if scores else float("nan")
