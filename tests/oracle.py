@@ -251,9 +251,10 @@ def build_oracle_video_predictor(
 
 def shipped_state_dict(name: str = "masklet_nano") -> dict[str, Tensor]:
     """The shipped weights of `name` (checked against their manifest), as float32."""
+    from masklet.checkpoint import read_state_dict
     from masklet.weights.shipped import shipped_checkpoint
 
-    state = torch.load(shipped_checkpoint(name), map_location="cpu", weights_only=True)["model"]
+    state = read_state_dict(shipped_checkpoint(name))
     return {key: value.float() for key, value in state.items()}
 
 
