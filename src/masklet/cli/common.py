@@ -99,8 +99,12 @@ def model_preset(model: str | None, checkpoint: Path | None) -> str:
 @lru_cache(maxsize=4)
 def _preset_of_weights(path: Path, modified_ns: int) -> str | None:
     # Cached: commands check their options before loading and again while loading; a
-    # checkpoint is read for its shapes once (keyed on its modification time).
-    return identify_preset(read_state_dict(path))
+    # checkpoint is read for its shapes once (keyed on its modification time). An unreadable
+    # file identifies nothing here: loading it reports why, after the other inputs' checks.
+    try:
+        return identify_preset(read_state_dict(path))
+    except CheckpointError:
+        return None
 
 
 def check_runtime_arguments(args: argparse.Namespace) -> ModelChoice:
